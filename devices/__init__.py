@@ -1,0 +1,1 @@
+"""The built-in device catalog: one YAML file per device, grouped by kind (installed as ``roofline.devices``)."""

@@ -1,0 +1,42 @@
+"""roofline: which device should run this model, how fast, at what energy and cost.
+
+The pipeline runs one way: model -> workload -> device -> prediction -> ranking/report/plan.
+Public names are imported lazily so that light commands (``roofline devices list``)
+do not pay for importing torch.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "analyze": "roofline.workload",
+    "profile": "roofline.workload.profile",
+    "Workload": "roofline.workload",
+    "OpRecord": "roofline.workload",
+    "load_model": "roofline.sources",
+    "load_catalog": "roofline.catalog",
+    "DeviceSpec": "roofline.catalog",
+    "predict": "roofline.predict",
+    "rank": "roofline.rank",
+    "Constraints": "roofline.rank",
+    "plan": "roofline.plan",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'roofline' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,89 @@
+"""The ``roofline`` command: a thin layer over the Python API.
+
+Subcommands live in their own modules and are imported only when invoked, so that
+``roofline devices list`` does not pay for importing torch.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import click
+
+from roofline.errors import RooflineError
+
+# command name -> "module:attribute"
+_COMMANDS: dict[str, str] = {
+    "profile": "roofline.cli.profile:profile",
+    "devices": "roofline.cli.devices:devices",
+    "predict": "roofline.cli.predict:predict",
+    "rank": "roofline.cli.predict:rank",
+    "calibrate": "roofline.cli.calibrate:calibrate",
+    "validate": "roofline.cli.calibrate:validate",
+    "report": "roofline.cli.report:report",
+    "plan": "roofline.cli.report:plan",
+}
+
+
+def _available(target: str) -> bool:
+    module = target.split(":", 1)[0]
+    return importlib.util.find_spec(module) is not None
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name, target in _COMMANDS.items() if _available(target))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = _COMMANDS.get(cmd_name)
+        if target is None or not _available(target):
+            return None
+        module_name, attr = target.split(":", 1)
+        return getattr(importlib.import_module(module_name), attr)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.version_option(package_name="roofline")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """roofline: which device should run this model, how fast, at what energy and cost."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="roofline", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except RooflineError as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # an unexpected failure is a bug; say so in one line
+        if debug:
+            raise
+        click.echo(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
