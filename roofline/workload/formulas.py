@@ -1,0 +1,359 @@
+"""Shape-only FLOP formulas, one registry entry per aten op packet.
+
+Conventions (see docs/counting.md):
+- matmul, conv and attention: FLOPs = 2 x MACs, bias adds ignored (as torch.utils.flop_counter).
+- every other op: FLOPs per element as documented next to its registration; a
+  transcendental function (exp, erf, tanh, sqrt...) counts as 1 FLOP.
+- data movement (copy, cat, index, pad...) and views: 0 FLOPs, but they are supported:
+  their bytes count and they never appear as unsupported.
+An op in none of these tables is unsupported: 0 FLOPs, listed in ``unsupported_ops``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from roofline.workload.types import OpClass
+
+aten = torch.ops.aten
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    flops: int
+    macs: int = 0
+    causal_useful_flops: int | None = None
+
+
+# formula(args, kwargs, outputs) -> Cost
+Formula = Callable[[tuple, dict, list], Cost]
+
+
+@dataclass(frozen=True, slots=True)
+class OpKind:
+    op_class: OpClass
+    formula: Formula | None  # None: zero FLOPs by definition (views, data movement, creation)
+    pointwise: bool = False  # per-element map: fusible as a producer's epilogue
+    int8_capable: bool = True  # whether `--dtype int8` makes its tensors 1 byte
+
+
+REGISTRY: dict[Any, OpKind] = {}
+
+
+def register(packets: Any, op_class: OpClass, formula: Formula | None = None, *, pointwise: bool = False,
+             int8_capable: bool = True) -> None:
+    if not isinstance(packets, (list, tuple)):
+        packets = [packets]
+    for p in packets:
+        if p is None:
+            continue
+        REGISTRY[p] = OpKind(op_class, formula, pointwise, int8_capable)
+
+
+def _packet(name: str) -> Any:
+    """An aten op packet by name, or None on torch versions that lack it."""
+    return getattr(aten, name, None)
+
+
+def _packets(*names: str) -> list[Any]:
+    return [p for p in (_packet(n) for n in names) if p is not None]
+
+
+def _numel(shape: Any) -> int:
+    return math.prod(shape)
+
+
+def _out_numel(outputs: list) -> int:
+    return _numel(outputs[0].shape) if outputs else 0
+
+
+# ---------------------------------------------------------------- matmul class
+
+def _mm(args: tuple, kwargs: dict, outputs: list) -> Cost:
+    a, b = args[0], args[1]
+    m, k = a.shape
+    n = b.shape[1]
+    macs = m * n * k
+    return Cost(2 * macs, macs)
+
+
+def _addmm(args: tuple, kwargs: dict, outputs: list) -> Cost:
+    return _mm(args[1:], kwargs, outputs)
+
+
+def _bmm(args: tuple, kwargs: dict, outputs: list) -> Cost:
+    a, b = args[0], args[1]
+    bs, m, k = a.shape
+    n = b.shape[2]
+    macs = bs * m * n * k
+    return Cost(2 * macs, macs)
+
+
+def _baddbmm(args: tuple, kwargs: dict, outputs: list) -> Cost:
+    return _bmm(args[1:], kwargs, outputs)
+
+
+def _int_mm(args: tuple, kwargs: dict, outputs: list) -> Cost:
+    return _mm(args, kwargs, outputs)
+
+
+def _conv(args: tuple, kwargs: dict, outputs: list) -> Cost:
+    # convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
+    x, w = args[0], args[1]
+    transposed = bool(args[6]) if len(args) > 6 else bool(kwargs.get("transposed", False))
+    out_shape = outputs[0].shape
+    spatial = (x.shape if transposed else out_shape)[2:]
+    c_out, c_in_per_group, *kernel = w.shape
+    # Same expression as torch.utils.flop_counter.conv_flop_count: for a transposed conv the
+    # weight is (C_in, C_out/groups, k...) and each *input* point is scattered over the kernel.
+    macs = x.shape[0] * _numel(spatial) * _numel(kernel) * c_out * c_in_per_group
+    return Cost(2 * macs, macs)
+
+
+def _sdpa_cost(q: Any, k: Any, v: Any, is_causal: bool) -> Cost:
+    """Two batched matmuls: scores = q @ k^T and out = p @ v (softmax counted in `flops` too)."""
+    *batch, s_q, d = q.shape
+    s_k = k.shape[-2]
+    d_v = v.shape[-1]
+    b = _numel(batch)
+    macs = b * s_q * s_k * d + b * s_q * s_k * d_v
+    softmax = 5 * b * s_q * s_k  # max, sub, exp, sum, div per score
+    flops = 2 * macs + softmax
+    useful = None
+    if is_causal:
+        # torch's is_causal keeps the lower triangle aligned at the top-left corner
+        kept = sum(min(i + 1, s_k) for i in range(s_q)) if s_q <= 4096 else _kept_pairs(s_q, s_k)
+        useful = (2 * b * kept * (d + d_v)) + 5 * b * kept
+    return Cost(flops, macs, useful)
+
+
+def _kept_pairs(s_q: int, s_k: int) -> int:
+    full = min(s_q, s_k)
+    return full * (full + 1) // 2 + max(0, s_q - s_k) * s_k
+
+
+def _sdpa(args: tuple, kwargs: dict, outputs: list) -> Cost:
+    # (query, key, value, [attn_mask/bias], dropout_p, is_causal, ...): is_causal is a kwarg or
+    # positional depending on the backend, so look it up by name first.
+    is_causal = kwargs.get("is_causal")
+    if is_causal is None:
+        is_causal = next((a for a in args[3:6] if isinstance(a, bool)), False)
+    return _sdpa_cost(args[0], args[1], args[2], bool(is_causal))
+
+
+def _native_mha(args: tuple, kwargs: dict, outputs: list) -> Cost:
+    # _native_multi_head_attention(query, key, value, embed_dim, num_head, qkv_weight, qkv_bias,
+    #                              proj_weight, proj_bias, mask, need_weights, average_attn_weights, mask_type)
+    q, k, v, embed_dim, num_heads = args[0], args[1], args[2], args[3], args[4]
+    bsz, s_q, e = q.shape
+    s_k = k.shape[1]
+    head = e // num_heads
+    proj = 3 * bsz * s_q * e * e + bsz * s_q * e * e  # qkv and output projections
+    attn = bsz * num_heads * s_q * s_k * head * 2
+    macs = proj + attn
+    return Cost(2 * macs + 5 * bsz * num_heads * s_q * s_k, macs)
+
+
+register(_packets("mm"), OpClass.MATMUL, _mm)
+register(_packets("addmm"), OpClass.MATMUL, _addmm)
+register(_packets("bmm"), OpClass.MATMUL, _bmm)
+register(_packets("baddbmm"), OpClass.MATMUL, _baddbmm)
+register(_packets("_int_mm"), OpClass.MATMUL, _int_mm)
+register(_packets("convolution", "_convolution", "mkldnn_convolution", "_slow_conv2d_forward",
+                  "cudnn_convolution", "thnn_conv2d"), OpClass.CONV, _conv)
+register(_packets("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention",
+                  "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
+                  "_scaled_dot_product_fused_attention_overrideable"), OpClass.ATTENTION, _sdpa,
+         int8_capable=False)
+register(_packets("_native_multi_head_attention"), OpClass.ATTENTION, _native_mha, int8_capable=False)
+
+
+# ---------------------------------------------------------------- per-element ops
+
+def _per_output(n: int) -> Formula:
+    def f(args: tuple, kwargs: dict, outputs: list) -> Cost:
+        return Cost(n * _out_numel(outputs))
+    f.__doc__ = f"{n} FLOP(s) per output element"
+    return f
+
+
+def _per_input(n: int) -> Formula:
+    def f(args: tuple, kwargs: dict, outputs: list) -> Cost:
+        return Cost(n * _numel(args[0].shape))
+    f.__doc__ = f"{n} FLOP(s) per input element"
+    return f
+
+
+def _variants(*names: str) -> list[Any]:
+    """Functional, in-place and out= forms share one packet in aten; list each base name once."""
+    out = []
+    for n in names:
+        out += _packets(n, n + "_")
+    return out
+
+
+# 1 FLOP per output element: arithmetic, comparisons, clamps, single transcendental functions
+register(_variants("add", "sub", "mul", "div", "rsub", "neg", "abs", "relu", "clamp", "clamp_min", "clamp_max",
+                   "maximum", "minimum", "where", "eq", "ne", "lt", "le", "gt", "ge", "sign",
+                   "exp", "exp2", "log", "log2", "log1p", "expm1", "sqrt", "rsqrt", "reciprocal", "sin", "cos",
+                   "tanh", "erf", "pow", "square", "floor", "ceil", "round", "trunc", "remainder", "fmod",
+                   "logical_not", "logical_and", "logical_or", "bitwise_and", "bitwise_or", "bitwise_not",
+                   "masked_fill", "threshold", "hardtanh", "lerp", "_softmax_backward_data",
+                   "floor_divide", "sigmoid_backward", "relu6", "copysign", "atan", "atan2"),
+         OpClass.ELEMENTWISE, _per_output(1), pointwise=True)
+# 2: x*w+b style ops and leaky relu (compare+mul), addcmul/addcdiv (mul+add)
+register(_variants("leaky_relu", "addcmul", "addcdiv", "prelu", "_prelu_kernel", "elu", "celu", "selu"),
+         OpClass.ELEMENTWISE, _per_output(2), pointwise=True)
+# sigmoid = 1/(1+exp(-x)): neg, exp, add, div
+register(_variants("sigmoid", "hardsigmoid", "softplus", "logit"), OpClass.ELEMENTWISE, _per_output(4),
+         pointwise=True)
+# silu = x*sigmoid(x); hardswish = x*relu6(x+3)/6: add, clamp(2), mul, div; gelu(erf) = 0.5x(1+erf(x/sqrt2))
+register(_variants("silu", "hardswish", "gelu", "mish"), OpClass.ELEMENTWISE, _per_output(5), pointwise=True)
+
+
+# ---------------------------------------------------------------- normalization
+
+def _batch_norm(args: tuple, kwargs: dict, outputs: list) -> Cost:
+    # (input, weight, bias, running_mean, running_var, training, momentum, eps) for native_batch_norm;
+    # _native_batch_norm_legit_no_training(input, weight, bias, running_mean, running_var, momentum, eps).
+    x, weight = args[0], args[1]
+    n = _numel(x.shape)
+    training = bool(args[5]) if len(args) > 5 and isinstance(args[5], bool) else False
+    per = 2  # (x - mean) * invstd
+    if weight is not None:
+        per += 2  # * weight + bias
+    if training:
+        per += 4  # batch mean (1) and variance (sub, square, add: 3)
+    return Cost(per * n)
+
+
+def _layer_norm(args: tuple, kwargs: dict, outputs: list) -> Cost:
+    # native_layer_norm(input, normalized_shape, weight, bias, eps)
+    x = args[0]
+    weight = args[2] if len(args) > 2 else None
+    per = 5  # mean (1), variance (sub, square, add: 3), normalise (1: times rstd of centred x)
+    if weight is not None:
+        per += 2
+    return Cost(per * _numel(x.shape))
+
+
+def _group_norm(args: tuple, kwargs: dict, outputs: list) -> Cost:
+    # native_group_norm(input, weight, bias, N, C, HxW, group, eps)
+    x, weight = args[0], args[1]
+    per = 5 + (2 if weight is not None else 0)
+    return Cost(per * _numel(x.shape))
+
+
+def _rms_norm(args: tuple, kwargs: dict, outputs: list) -> Cost:
+    # _fused_rms_norm(input, normalized_shape, weight, eps): square, sum, times rstd (+ weight)
+    x = args[0]
+    weight = args[2] if len(args) > 2 else None
+    return Cost((3 + (1 if weight is not None else 0)) * _numel(x.shape))
+
+
+register(_packets("_native_batch_norm_legit_no_training", "native_batch_norm", "_native_batch_norm_legit",
+                  "cudnn_batch_norm", "miopen_batch_norm", "_batch_norm_with_update", "_batch_norm_no_update"),
+         OpClass.NORMALIZATION, _batch_norm, int8_capable=False)
+register(_packets("native_layer_norm"), OpClass.NORMALIZATION, _layer_norm, int8_capable=False)
+register(_packets("native_group_norm"), OpClass.NORMALIZATION, _group_norm, int8_capable=False)
+register(_packets("_fused_rms_norm"), OpClass.NORMALIZATION, _rms_norm, int8_capable=False)
+
+# softmax: max, sub, exp, sum, div per element
+register(_packets("_softmax", "_log_softmax", "_safe_softmax"), OpClass.REDUCTION, _per_input(5), int8_capable=False)
+
+
+# ---------------------------------------------------------------- reductions
+
+def _reduce_plus_output(args: tuple, kwargs: dict, outputs: list) -> Cost:
+    """mean / var-like: one add per input element and one divide per output element."""
+    return Cost(_numel(args[0].shape) + _out_numel(outputs))
+
+
+register(_packets("sum", "amax", "amin", "argmax", "argmin", "prod", "any", "all", "cumsum", "logsumexp", "norm",
+                  "linalg_vector_norm", "max", "min"), OpClass.REDUCTION, _per_input(1), int8_capable=False)
+register(_packets("mean"), OpClass.REDUCTION, _reduce_plus_output, int8_capable=False)
+register(_packets("var", "std", "var_mean", "std_mean"), OpClass.REDUCTION, _per_input(3), int8_capable=False)
+
+
+# Binary max/min are elementwise; the packet's other overloads are reductions.
+for _name in ("max", "min"):
+    for _overload in ("other", "out"):
+        _op = getattr(getattr(aten, _name), _overload, None)
+        if _op is not None:
+            REGISTRY[_op] = OpKind(OpClass.ELEMENTWISE, _per_output(1), pointwise=True)
+
+
+# ---------------------------------------------------------------- pooling
+
+def _kernel_pool(args: tuple, kwargs: dict, outputs: list) -> Cost:
+    """max/avg pool: one compare or add per kernel element per output element."""
+    kernel = args[1]
+    k = _numel(kernel) if isinstance(kernel, (list, tuple)) and kernel else 1
+    if isinstance(kernel, (list, tuple)) and len(kernel) == 1:
+        k = kernel[0] ** (len(outputs[0].shape) - 2)
+    return Cost(k * _out_numel(outputs))
+
+
+def _adaptive_pool(args: tuple, kwargs: dict, outputs: list) -> Cost:
+    """Each input element is added once; each output divided once."""
+    return Cost(_numel(args[0].shape) + _out_numel(outputs))
+
+
+register(_packets("max_pool2d_with_indices", "max_pool3d_with_indices", "max_pool1d", "max_pool2d",
+                  "avg_pool2d", "avg_pool3d", "avg_pool1d", "mkldnn_max_pool2d"), OpClass.POOLING, _kernel_pool)
+register(_packets("_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_max_pool2d", "adaptive_avg_pool1d",
+                  "_adaptive_avg_pool2d_backward"), OpClass.POOLING, _adaptive_pool)
+# bilinear/bicubic resampling: 4 / 16 neighbour weights per output element (fvcore's convention for bilinear)
+register(_packets("upsample_bilinear2d", "_upsample_bilinear2d_aa", "upsample_linear1d", "grid_sampler_2d"),
+         OpClass.POOLING, _per_output(4))
+register(_packets("upsample_bicubic2d"), OpClass.POOLING, _per_output(16))
+
+# ---------------------------------------------------------------- zero-FLOP, supported
+
+register(_packets("upsample_nearest2d", "upsample_nearest1d", "upsample_nearest3d", "_upsample_nearest_exact2d",
+                  "clone", "_to_copy", "copy", "copy_", "cat", "stack", "index", "index_select", "gather",
+                  "scatter", "scatter_add", "index_put", "_index_put_impl", "embedding", "constant_pad_nd",
+                  "reflection_pad2d", "replication_pad2d", "roll", "flip", "repeat", "tril", "triu",
+                  "_unsafe_index", "masked_select", "split_with_sizes_copy", "contiguous", "pixel_shuffle",
+                  "channel_shuffle", "native_channel_shuffle", "topk", "sort", "lift_fresh_copy", "narrow_copy",
+                  "slice_scatter", "select_scatter", "unfold_copy", "im2col", "col2im",
+                  "_unsafe_index_put", "bucketize", "one_hot", "nonzero", "full_like", "zeros_like", "ones_like"),
+         OpClass.DATA_MOVEMENT, None)
+# creation ops that fill memory (zeros, arange...): they write their output
+register(_packets("zeros", "ones", "full", "arange", "linspace", "rand", "randn", "randint", "rand_like",
+                  "randn_like", "eye", "new_zeros", "new_ones", "new_full", "scalar_tensor", "dropout",
+                  "native_dropout", "fill", "fill_", "zero", "zero_", "index_fill", "index_fill_"),
+         OpClass.DATA_MOVEMENT, None)
+# allocation without initialisation: neither read, written nor computed, so not recorded
+UNINITIALISED = frozenset(_packets("empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided",
+                                   "lift_fresh", "_local_scalar_dense", "empty_permuted"))
+
+# views and metadata-only ops (also recognised via OpOverload.is_view)
+VIEW_PACKETS = frozenset(_packets("view", "_unsafe_view", "reshape", "expand", "t", "transpose", "permute",
+                                  "squeeze", "unsqueeze", "slice", "select", "detach", "alias", "as_strided",
+                                  "unbind", "split", "split_with_sizes", "chunk", "narrow", "view_as", "unfold",
+                                  "flatten", "diagonal", "expand_as", "movedim", "numpy_T", "_reshape_alias",
+                                  "view_as_real", "view_as_complex", "unflatten", "_nested_view_from_buffer",
+                                  "as_strided_", "squeeze_", "unsqueeze_", "transpose_", "t_", "detach_",
+                                  "set_", "resize_", "_to_dense"))
+for _p in VIEW_PACKETS:
+    REGISTRY[_p] = OpKind(OpClass.VIEW, None)
+
+# ops that say nothing about tensors (device queries, symbolic sizes): ignored entirely
+IGNORED = (frozenset(_packets("sym_size", "sym_stride", "sym_numel", "sym_storage_offset", "is_same_size",
+                             "_assert_async", "_assert_tensor_metadata", "_functional_assert_async",
+                             "record_stream", "_record_function_enter", "_record_function_exit",
+                             "_record_function_enter_new", "is_nonzero", "item", "_assert_scalar"))
+           | UNINITIALISED
+           | frozenset(p for p in (getattr(torch.ops.prim, n, None) for n in ("device", "layout")) if p is not None))
+
+
+def lookup(func: Any) -> OpKind | None:
+    """The OpKind of an aten OpOverload: an overload-specific entry wins over its packet's."""
+    kind = REGISTRY.get(func)
+    if kind is None:
+        kind = REGISTRY.get(func.overloadpacket)
+    return kind

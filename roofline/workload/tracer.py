@@ -1,0 +1,301 @@
+"""Trace one forward pass on fake tensors and record every aten op.
+
+The forward runs under ``FakeTensorMode`` (no storage, no arithmetic) with a
+``TorchDispatchMode`` on top that sees each aten op after decomposition of composite ops.
+Parameters and buffers are swapped for fake tensors with ``torch.func.functional_call``,
+so models built on the meta device and models with real weights are handled alike, and
+the user's module is restored exactly (attributes, parameters, training flag).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+from torch._subclasses.fake_tensor import FakeTensorMode, unset_fake_temporarily
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves, tree_map
+
+from roofline.errors import InputShapeError, RooflineError, TraceError
+from roofline.workload import formulas
+from roofline.workload.dtypes import torch_dtype_name
+from roofline.workload.types import OpClass
+
+
+@dataclass(slots=True)
+class RawTensor:
+    """What pricing needs to know of one tensor seen by an op."""
+
+    shape: tuple[int, ...]
+    dtype: str
+    accessed_numel: int  # elements addressed: a stride-0 (broadcast) dimension counts once
+    storage: int  # identity of the underlying storage within this trace
+    storage_numel: int  # elements in the storage (for live-memory accounting)
+    itemsize: int
+
+
+@dataclass(slots=True)
+class RawOp:
+    op: str
+    kind: formulas.OpKind | None
+    module: str
+    module_type: str
+    inputs: list[RawTensor]
+    outputs: list[RawTensor]
+    cost: formulas.Cost
+    is_view: bool
+    mutates: bool  # writes into one of its inputs' storage (in-place or out=)
+
+
+@dataclass(slots=True)
+class Trace:
+    ops: list[RawOp]
+    input_storages: set[int]
+    weight_storages: set[int]
+    output_storages: set[int]
+    input_shapes: list[tuple[int, ...]]
+    unsupported: dict[str, int] = field(default_factory=dict)
+
+
+def _accessed_numel(t: torch.Tensor) -> int:
+    n = 1
+    for size, stride in zip(t.shape, t.stride()):
+        if stride != 0:
+            n *= size
+    return n
+
+
+class _Recorder(TorchDispatchMode):
+    def __init__(self, module_stack: list[tuple[str, str]]):
+        super().__init__()
+        self.ops: list[RawOp] = []
+        self.unsupported: dict[str, int] = {}
+        self._stack = module_stack
+        self._storage_ids: dict[int, int] = {}
+        self._keep: list[torch.Tensor] = []  # keeps storages alive so their ids stay unique
+
+    def storage_id(self, t: torch.Tensor) -> int:
+        key = t.untyped_storage()._cdata
+        sid = self._storage_ids.get(key)
+        if sid is None:
+            sid = len(self._storage_ids)
+            self._storage_ids[key] = sid
+            self._keep.append(t)
+        return sid
+
+    def raw(self, t: torch.Tensor) -> RawTensor:
+        itemsize = t.element_size()
+        storage = t.untyped_storage()
+        return RawTensor(
+            shape=tuple(t.shape),
+            dtype=torch_dtype_name(t.dtype),
+            accessed_numel=_accessed_numel(t),
+            storage=self.storage_id(t),
+            storage_numel=storage.nbytes() // itemsize if itemsize else 0,
+            itemsize=itemsize,
+        )
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        packet = func.overloadpacket
+        if packet in formulas.IGNORED:
+            return out
+        in_tensors = _unique_tensors(tree_leaves((args, kwargs)))
+        out_tensors = _unique_tensors(tree_leaves(out))
+        if not in_tensors and not out_tensors:
+            return out
+        kind = formulas.lookup(func)
+        is_view = bool(getattr(func, "is_view", False)) or (kind is not None and kind.op_class is OpClass.VIEW)
+        name = str(func)
+        cost = formulas.Cost(0)
+        if kind is None and is_view:
+            kind = formulas.OpKind(OpClass.VIEW, None)
+        if kind is None:
+            self.unsupported[name] = self.unsupported.get(name, 0) + 1
+        elif kind.formula is not None:
+            try:
+                cost = kind.formula(args, kwargs, out_tensors)
+            except Exception as exc:  # a formula that cannot read these arguments must not be silent
+                warnings.warn(f"roofline: FLOP formula for {name} failed ({exc}); counted as unsupported",
+                              stacklevel=2)
+                self.unsupported[name] = self.unsupported.get(name, 0) + 1
+                kind = None
+        raw_in = [self.raw(t) for t in in_tensors]
+        raw_out = [self.raw(t) for t in out_tensors]
+        in_storages = {r.storage for r in raw_in}
+        mutates = not is_view and any(r.storage in in_storages for r in raw_out)
+        module, module_type = self._stack[-1]
+        self.ops.append(RawOp(name, kind, module, module_type, raw_in, raw_out, cost, is_view, mutates))
+        return out
+
+
+def _unique_tensors(leaves: list) -> list[torch.Tensor]:
+    seen: set[int] = set()
+    out = []
+    for x in leaves:
+        if isinstance(x, torch.Tensor) and id(x) not in seen:
+            seen.add(id(x))
+            out.append(x)
+    return out
+
+
+# ------------------------------------------------------------------ inputs
+
+InputSpec = Any  # tensor | tuple of tensors | shape tuple | dict of keyword inputs
+
+
+def _is_shape(x: Any) -> bool:
+    return isinstance(x, (tuple, list, torch.Size)) and len(x) > 0 and all(
+        isinstance(d, int) and not isinstance(d, bool) for d in x)
+
+
+def normalize_inputs(inputs: InputSpec) -> tuple[tuple, dict]:
+    """(args, kwargs) of real/meta tensors or shapes, validated; shapes stay shapes."""
+    if isinstance(inputs, Mapping):
+        return (), dict(inputs)
+    if isinstance(inputs, torch.Tensor) or _is_shape(inputs):
+        return (inputs,), {}
+    if isinstance(inputs, (tuple, list)):
+        if not inputs:
+            raise InputShapeError("inputs must not be empty: give a tensor, a shape such as (1, 3, 224, 224), "
+                                  "a tuple of those, or a dict of keyword inputs")
+        return tuple(inputs), {}
+    raise InputShapeError(f"cannot use {type(inputs).__name__} as model input: give a tensor, a shape tuple, "
+                          "a tuple of those, or a dict of keyword inputs")
+
+
+def _fake_input(x: Any) -> Any:
+    if _is_shape(x):
+        if any(d <= 0 for d in x):
+            raise InputShapeError(f"input shape {tuple(x)} has a non-positive dimension")
+        return torch.empty(tuple(x), dtype=torch.float32)
+    if isinstance(x, torch.Tensor):
+        return torch.empty_strided(tuple(x.shape), tuple(x.stride()), dtype=x.dtype)
+    return x
+
+
+# ------------------------------------------------------------------ module state
+
+_MODULE_DICTS = ("_parameters", "_buffers", "_modules")
+
+
+def _snapshot(model: nn.Module) -> list[tuple[nn.Module, dict, dict]]:
+    """Each module's attributes, and copies of its parameter/buffer/child dicts."""
+    return [(m, dict(m.__dict__), {k: dict(m.__dict__[k]) for k in _MODULE_DICTS if k in m.__dict__})
+            for m in model.modules()]
+
+
+def _restore(snapshot: list[tuple[nn.Module, dict, dict]]) -> None:
+    """Undo anything the forward rebound (cached anchors, training flag...), keeping dict identities."""
+    for m, attrs, dicts in snapshot:
+        live = m.__dict__
+        for key in [k for k in live if k not in attrs]:
+            del live[key]
+        live.update(attrs)
+        for key, saved in dicts.items():
+            live[key].clear()
+            live[key].update(saved)
+
+
+_CONSTANT_MAX_NUMEL = 4096
+
+
+def _fake_like(fake_mode: FakeTensorMode, t: torch.Tensor, *, keep_value: bool) -> torch.Tensor:
+    """A fake CPU tensor shaped like ``t``. Small real tensors keep their values (as fake-tensor
+    constants) because models read them with ``.item()`` (strides, anchors, step counters)."""
+    if keep_value and t.device.type != "meta" and t.numel() <= _CONSTANT_MAX_NUMEL:
+        with unset_fake_temporarily():
+            real = t.detach().to("cpu", copy=True)
+        return fake_mode.fake_tensor_converter.from_real_tensor(fake_mode, real, make_constant=True)
+    return torch.empty_strided(tuple(t.shape), tuple(t.stride()), dtype=t.dtype)
+
+
+def _fake_plain_tensor_attributes(model: nn.Module, fake_mode: FakeTensorMode) -> None:
+    """Swap tensors kept as plain module attributes (not parameters or buffers) for fakes; the
+    module snapshot puts the originals back."""
+    for m in model.modules():
+        for key, value in list(m.__dict__.items()):
+            if isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter):
+                m.__dict__[key] = _fake_like(fake_mode, value, keep_value=True)
+
+
+def trace(model: nn.Module, inputs: InputSpec) -> Trace:
+    """Run ``model`` once on fake tensors and record its aten ops."""
+    if not isinstance(model, nn.Module):
+        raise RooflineError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    args, kwargs = normalize_inputs(inputs)
+
+    paths: dict[int, tuple[str, str]] = {}
+    for name, m in model.named_modules(remove_duplicate=False):
+        paths.setdefault(id(m), (name, type(m).__name__))
+    stack: list[tuple[str, str]] = [("", type(model).__name__)]
+
+    def pre_hook(module: nn.Module, _args: Any) -> None:
+        stack.append(paths.get(id(module), (type(module).__name__, type(module).__name__)))
+
+    def post_hook(module: nn.Module, _args: Any, _out: Any) -> None:
+        if len(stack) > 1:
+            stack.pop()
+
+    tensors = dict(model.named_parameters(remove_duplicate=False))
+    tensors.update(dict(model.named_buffers(remove_duplicate=False)))
+    snapshot = _snapshot(model)
+    fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
+    recorder = _Recorder(stack)
+    handles = []
+    try:
+        with fake_mode:
+            fake_state: dict[str, torch.Tensor] = {}
+            by_identity: dict[int, torch.Tensor] = {}
+            for name, t in tensors.items():
+                if id(t) not in by_identity:  # tied weights stay tied
+                    by_identity[id(t)] = _fake_like(fake_mode, t, keep_value=not isinstance(t, nn.Parameter))
+                fake_state[name] = by_identity[id(t)]
+            _fake_plain_tensor_attributes(model, fake_mode)
+            fake_args = tree_map(_fake_input, args, is_leaf=_is_shape)
+            fake_kwargs = tree_map(_fake_input, kwargs, is_leaf=_is_shape)
+            weight_storages = {recorder.storage_id(t) for t in by_identity.values()}
+            input_storages = {recorder.storage_id(t) for t in tree_leaves((fake_args, fake_kwargs))
+                              if isinstance(t, torch.Tensor)}
+            input_shapes = [tuple(t.shape) for t in tree_leaves((fake_args, fake_kwargs)) if isinstance(t, torch.Tensor)]
+            handles.append(nn.modules.module.register_module_forward_pre_hook(pre_hook))
+            handles.append(nn.modules.module.register_module_forward_hook(post_hook))
+            model.eval()
+            with torch.no_grad(), recorder:
+                try:
+                    out = torch.func.functional_call(model, fake_state, fake_args, fake_kwargs, strict=False)
+                except RooflineError:
+                    raise
+                except Exception as exc:
+                    path, mtype = stack[-1]
+                    where = f"module '{path}' ({mtype})" if path else f"the model's own forward ({mtype})"
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    raise TraceError(f"forward failed in {where}: {type(exc).__name__}: {first}") from exc
+            output_storages = {recorder.storage_id(t) for t in tree_leaves(out) if isinstance(t, torch.Tensor)}
+    finally:
+        for h in handles:
+            h.remove()
+        _restore(snapshot)
+    return Trace(recorder.ops, input_storages, weight_storages, output_storages, input_shapes,
+                 dict(recorder.unsupported))
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int, int]:
+    """(params, trainable params, buffer elements), shared tensors counted once."""
+    params = list(model.parameters())
+    n = sum(p.numel() for p in params)
+    trainable = sum(p.numel() for p in params if p.requires_grad)
+    buffers = sum(b.numel() for b in model.buffers())
+    return n, trainable, buffers
+
+
+def leaf_modules(model: nn.Module) -> int:
+    return sum(1 for m in model.modules() if next(m.children(), None) is None)
+
+
+def prod(xs: Sequence[int]) -> int:
+    return math.prod(xs)
