@@ -1,0 +1,557 @@
+"""The device model: one :class:`DeviceSpec` per YAML file (format in docs/catalog.md).
+
+YAML keys are short and carry human units (``capacity: 80 GB``); the Python attributes are SI
+floats with the unit in their name (``memory.capacity_bytes``). Pydantic aliases map one to the
+other. When a device is read from a file (``DeviceSpec.from_yaml_dict``, or ``model_validate``
+with ``context={"yaml": True}``) a bare number in a unit field is an error; Python callers may
+pass SI floats directly (``Memory(capacity_bytes=80e9)``) or unit strings.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import difflib
+import math
+import re
+from typing import Annotated, Any, Iterator, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from roofline.errors import CatalogError, UnitError
+
+from .units import format_quantity, parse_quantity
+
+__all__ = [
+    "DTYPES",
+    "FLOAT_DTYPES",
+    "INT_DTYPES",
+    "COMMON_DTYPES",
+    "KINDS",
+    "DeviceSpec",
+    "Clocks",
+    "Compute",
+    "DtypePeaks",
+    "Memory",
+    "Cache",
+    "HostLink",
+    "Power",
+    "Price",
+    "CloudPrice",
+    "Source",
+    "normalize_dtype",
+]
+
+FLOAT_DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8")
+INT_DTYPES: tuple[str, ...] = ("int8", "int4")
+DTYPES: tuple[str, ...] = FLOAT_DTYPES + INT_DTYPES
+COMMON_DTYPES: tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")
+KINDS: tuple[str, ...] = ("cpu", "gpu", "sbc", "accelerator")
+
+# spellings accepted by peak_flops_per_s() besides the catalog's own dtype keys
+_DTYPE_ALIASES = {
+    "float64": "fp64", "double": "fp64", "f64": "fp64",
+    "float32": "fp32", "float": "fp32", "f32": "fp32",
+    "tensorfloat32": "tf32",
+    "float16": "fp16", "half": "fp16", "f16": "fp16",
+    "bfloat16": "bf16",
+    "float8": "fp8", "float8_e4m3fn": "fp8", "float8_e5m2": "fp8", "float8_e4m3fnuz": "fp8", "float8_e5m2fnuz": "fp8",
+    "qint8": "int8", "uint8": "int8", "quint8": "int8", "i8": "int8",
+    "quint4x2": "int4", "i4": "int4",
+}
+
+_ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_YEAR_MIN, _YEAR_MAX = 1970, 2100
+
+
+def normalize_dtype(dtype: object) -> str:
+    """'bf16', 'bfloat16', 'torch.bfloat16' (or the torch dtype itself) -> 'bf16'."""
+    text = str(dtype).strip().lower()
+    if text.startswith("torch."):
+        text = text[len("torch."):]
+    text = _DTYPE_ALIASES.get(text, text)
+    if text not in DTYPES:
+        close = difflib.get_close_matches(text, list(DTYPES) + list(_DTYPE_ALIASES), n=1, cutoff=0.5)
+        hint = f" (did you mean '{_DTYPE_ALIASES.get(close[0], close[0])}'?)" if close else ""
+        raise CatalogError(f"unknown dtype '{dtype}'{hint}; known: {', '.join(DTYPES)}")
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# field types
+
+
+class _Unit:
+    """Annotated marker: the quantity kind of a unit field (used by to_yaml_dict)."""
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"_Unit({self.kind!r})"
+
+
+def _from_yaml(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("yaml"))
+
+
+def _quantity(kind: str):
+    def validate(value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not _from_yaml(info):
+            if not math.isfinite(value) or value <= 0:
+                raise PydanticCustomError("unit", f"must be a positive finite number, got {value!r}")
+            return float(value)
+        try:
+            return parse_quantity(value, kind)
+        except UnitError as exc:
+            raise PydanticCustomError("unit", str(exc)) from None
+
+    return validate
+
+
+def _Q(kind: str) -> Any:
+    return Annotated[Optional[float], BeforeValidator(_quantity(kind)), _Unit(kind)]
+
+
+FlopRate = _Q("flops")
+Bandwidth = _Q("bandwidth")
+ByteSize = _Q("bytes")
+Power_ = _Q("power")
+Frequency = _Q("frequency")
+
+
+def _usd(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PydanticCustomError("usd", f"expected a plain number of US dollars (e.g. 1599), got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise PydanticCustomError("usd", f"must be positive, got {value!r}")
+    return float(value)
+
+
+Usd = Annotated[Optional[float], BeforeValidator(_usd)]
+
+
+def _positive_number(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PydanticCustomError("number", f"expected a plain number, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise PydanticCustomError("number", f"must be positive, got {value!r}")
+    return float(value)
+
+
+PositiveFloat = Annotated[Optional[float], BeforeValidator(_positive_number)]
+PositiveInt = Annotated[Optional[int], Field(strict=True, gt=0)]
+Year = Annotated[Optional[int], Field(strict=True, ge=_YEAR_MIN, le=_YEAR_MAX)]
+
+
+def _check_kind(value: Any) -> Any:
+    if isinstance(value, str) and value not in KINDS:
+        close = difflib.get_close_matches(value.lower(), KINDS, n=1, cutoff=0.5)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise PydanticCustomError("kind", f"unknown kind {value!r}{hint}: expected one of cpu, gpu, sbc, accelerator")
+    return value
+
+
+Kind = Annotated[Literal["cpu", "gpu", "sbc", "accelerator"], BeforeValidator(_check_kind)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=False)
+
+    def _is_empty(self) -> bool:
+        return all(getattr(self, n) == f.get_default(call_default_factory=True) for n, f in type(self).model_fields.items())
+
+
+# ---------------------------------------------------------------------------------------------
+# sub-models
+
+
+class Clocks(_Model):
+    base_hz: Frequency = Field(None, alias="base")
+    boost_hz: Frequency = Field(None, alias="boost")
+
+
+class DtypePeaks(_Model):
+    """Peak rates of one dtype, in FLOP/s (or OP/s for integer dtypes)."""
+
+    vector_flops_per_s: FlopRate = Field(None, alias="vector")
+    matrix_flops_per_s: FlopRate = Field(None, alias="matrix")
+    matrix_sparse_flops_per_s: FlopRate = Field(None, alias="matrix_sparse")
+    accumulate: Optional[str] = None
+    note: Optional[str] = None
+
+    @field_validator("matrix_sparse_flops_per_s")
+    @classmethod
+    def _dense_not_above_sparse(cls, sparse: float | None, info: ValidationInfo) -> float | None:
+        dense = info.data.get("matrix_flops_per_s")
+        if sparse is not None and dense is not None and dense > sparse:
+            raise PydanticCustomError(
+                "dense_above_sparse",
+                f"dense matrix peak {format_quantity(dense, 'flops')} is larger than the sparse peak "
+                f"{format_quantity(sparse, 'flops')}: the 'with sparsity' figure goes in matrix_sparse, "
+                "the dense one in matrix",
+            )
+        return sparse
+
+    def best_flops_per_s(self, units: str = "best") -> float | None:
+        if units == "matrix":
+            return self.matrix_flops_per_s
+        if units == "vector":
+            return self.vector_flops_per_s
+        if units == "best":
+            values = [v for v in (self.matrix_flops_per_s, self.vector_flops_per_s) if v is not None]
+            return max(values) if values else None
+        raise CatalogError(f"unknown units {units!r}: expected 'matrix', 'vector' or 'best'")
+
+
+class Compute(_Model):
+    fp64: Optional[DtypePeaks] = None
+    fp32: Optional[DtypePeaks] = None
+    tf32: Optional[DtypePeaks] = None
+    fp16: Optional[DtypePeaks] = None
+    bf16: Optional[DtypePeaks] = None
+    fp8: Optional[DtypePeaks] = None
+    int8: Optional[DtypePeaks] = None
+    int4: Optional[DtypePeaks] = None
+
+    def items(self) -> Iterator[tuple[str, DtypePeaks]]:
+        """(dtype, peaks) for the dtypes present, in catalog order."""
+        for dtype in DTYPES:
+            peaks = getattr(self, dtype)
+            if peaks is not None:
+                yield dtype, peaks
+
+
+class Cache(_Model):
+    level: str
+    size_bytes: ByteSize = Field(None, alias="size")
+    instances: PositiveInt = None
+    bandwidth_bytes_per_s: Bandwidth = Field(None, alias="bandwidth")
+    note: Optional[str] = None
+
+    @property
+    def total_bytes(self) -> float | None:
+        """Size over all instances."""
+        if self.size_bytes is None:
+            return None
+        return self.size_bytes * (self.instances or 1)
+
+
+class Memory(_Model):
+    type: Optional[str] = None
+    capacity_bytes: ByteSize = Field(None, alias="capacity")
+    bandwidth_bytes_per_s: Bandwidth = Field(None, alias="bandwidth")
+    bus_width_bits: PositiveInt = None
+    data_rate_mtps: PositiveFloat = None
+    channels: PositiveInt = None
+    unified: bool = Field(False, strict=True)
+    caches: list[Cache] = Field(default_factory=list)
+    note: Optional[str] = None
+
+
+class HostLink(_Model):
+    type: Optional[str] = None
+    bandwidth_bytes_per_s: Bandwidth = Field(None, alias="bandwidth")
+    note: Optional[str] = None
+
+
+class Power(_Model):
+    tdp_w: Power_ = Field(None, alias="tdp")
+    idle_w: Power_ = Field(None, alias="idle")
+    note: Optional[str] = None
+
+
+class CloudPrice(_Model):
+    provider: str
+    instance: Optional[str] = None
+    usd_per_hour: Usd = None
+    note: Optional[str] = None
+
+
+class Price(_Model):
+    launch_usd: Usd = None
+    launch_year: Year = None
+    cloud: list[CloudPrice] = Field(default_factory=list)
+    note: Optional[str] = None
+
+
+class Source(_Model):
+    url: Optional[str] = None
+    document: Optional[str] = None
+    title: str
+    fields: list[str] = Field(min_length=1)
+    retrieved: Optional[_dt.date] = None
+    note: Optional[str] = None
+
+    @field_validator("url")
+    @classmethod
+    def _url_scheme(cls, url: str | None) -> str | None:
+        if url is not None and not re.match(r"^https?://\S+$", url):
+            raise PydanticCustomError("url", f"url must start with http:// or https:// and contain no spaces, got {url!r}")
+        return url
+
+    @model_validator(mode="after")
+    def _url_or_document(self) -> "Source":
+        if not self.url and not self.document:
+            raise PydanticCustomError(
+                "source_location",
+                f"source {self.title!r} needs a url or a document (a citable reference: datasheet title, "
+                "part number, page)",
+            )
+        return self
+
+    @property
+    def reference(self) -> str:
+        """The url, or the document reference when there is no url."""
+        return self.url or self.document or ""
+
+
+# ---------------------------------------------------------------------------------------------
+# the device
+
+# numbers that need no source: dates, and measured calibration data (it carries its own record)
+_UNSOURCED_OK = {("release_year",), ("price", "launch_year")}
+
+
+class DeviceSpec(_Model):
+    """One device of the catalog. Numbers are SI floats; ``None`` means 'not published'."""
+
+    id: str
+    name: str
+    vendor: str
+    kind: Kind
+    form_factor: Optional[str] = None
+    release_year: Year = None
+    architecture: Optional[str] = None
+    compute_units: PositiveInt = None
+    compute_unit_name: Optional[str] = None
+    threads: PositiveInt = None
+    clocks: Clocks = Field(default_factory=Clocks)
+    compute: Compute = Field(default_factory=Compute)
+    memory: Memory = Field(default_factory=Memory)
+    host_link: HostLink = Field(default_factory=HostLink)
+    power: Power = Field(default_factory=Power)
+    price: Price = Field(default_factory=Price)
+    sources: list[Source] = Field(min_length=1)
+    notes: Optional[str] = None
+    calibration: Optional[dict[str, Any]] = None
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _ID_RE.match(value):
+            raise PydanticCustomError(
+                "slug", f"id must be a slug of lowercase letters, digits and single '-' (e.g. 'nvidia-h100-sxm'), got {value!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "DeviceSpec":
+        problems = _provenance_problems(self)
+        if self.compute_units is not None and not self.compute_unit_name:
+            problems.append((("compute_units",), "compute_units needs compute_unit_name (core, SM, CU, ...)"))
+        if problems:
+            text = "; ".join(f"{_loc_text(loc)}: {msg}" for loc, msg in problems)
+            raise PydanticCustomError("device", text, {"problems": problems})
+        return self
+
+    # --- construction and dumping ------------------------------------------------------------
+
+    @classmethod
+    def from_yaml_dict(cls, data: Any) -> "DeviceSpec":
+        """Validate a mapping read from a device file (human units required, bare numbers refused)."""
+        return cls.model_validate(data, context={"yaml": True})
+
+    def to_yaml_dict(self) -> dict[str, Any]:
+        """The device as a device-file mapping in human units; ``from_yaml_dict`` of it is ``self``."""
+        return _dump(self)
+
+    def to_yaml(self) -> str:
+        """The device as device-file text (comments of the original file are not kept)."""
+        return yaml.safe_dump(self.to_yaml_dict(), sort_keys=False, allow_unicode=True, width=100)
+
+    # --- queries -----------------------------------------------------------------------------
+
+    def peaks(self, dtype: object) -> DtypePeaks | None:
+        """The peaks entry of ``dtype`` (any spelling accepted by normalize_dtype), or None."""
+        return getattr(self.compute, normalize_dtype(dtype))
+
+    def peak_flops_per_s(self, dtype: object, units: str = "best") -> float | None:
+        """Dense peak of ``dtype`` in FLOP/s (OP/s for integer dtypes); None if not published.
+
+        ``units``: "matrix" (tensor cores, AMX, ...), "vector" (SIMD / CUDA cores) or "best"
+        (the larger of the two). Sparse peaks are never returned.
+        """
+        if units not in ("best", "matrix", "vector"):
+            raise CatalogError(f"unknown units {units!r}: expected 'matrix', 'vector' or 'best'")
+        peaks = self.peaks(dtype)
+        return None if peaks is None else peaks.best_flops_per_s(units)
+
+    def peak_flops_by_dtype(self, units: str = "best") -> dict[str, float]:
+        """{dtype: dense peak FLOP/s} for the dtypes that have one."""
+        out: dict[str, float] = {}
+        for dtype, peaks in self.compute.items():
+            value = peaks.best_flops_per_s(units)
+            if value is not None:
+                out[dtype] = value
+        return out
+
+    def missing_fields(self) -> list[str]:
+        """Expected fields this device does not have (not published, or not yet entered)."""
+        missing: list[str] = []
+        checks: list[tuple[str, Any]] = [
+            ("release_year", self.release_year),
+            ("compute_units", self.compute_units),
+            ("clocks.boost", self.clocks.boost_hz),
+            ("memory.type", self.memory.type),
+            ("memory.capacity", self.memory.capacity_bytes),
+            ("memory.bandwidth", self.memory.bandwidth_bytes_per_s),
+        ]
+        if self.kind in ("gpu", "accelerator"):
+            checks.append(("host_link.bandwidth", self.host_link.bandwidth_bytes_per_s))
+        checks += [
+            ("power.tdp", self.power.tdp_w),
+            ("power.idle", self.power.idle_w),
+            ("price.launch_usd", self.price.launch_usd),
+        ]
+        checks += [(f"compute.{d}", self.peak_flops_per_s(d)) for d in COMMON_DTYPES]
+        for name, value in checks:
+            if value is None:
+                missing.append(name)
+        return missing
+
+    @property
+    def sources_refs(self) -> list[str]:
+        """The url (or document) of every source."""
+        return [s.reference for s in self.sources]
+
+
+# ---------------------------------------------------------------------------------------------
+# provenance
+
+
+def _loc_text(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _alias(name: str, field: Any) -> str:
+    return field.alias or name
+
+
+def _numeric_leaves(model: BaseModel, loc: tuple[Any, ...] = (), named: tuple[str, ...] = ()):
+    """(loc, named path) of every number set in ``model``; list items are named by cache level or index."""
+    for name, field in type(model).model_fields.items():
+        if name == "calibration" or name == "sources":
+            continue
+        key = _alias(name, field)
+        value = getattr(model, name)
+        if value is None or isinstance(value, bool):
+            continue
+        if isinstance(value, BaseModel):
+            yield from _numeric_leaves(value, loc + (key,), named + (key,))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    label = item.level if isinstance(item, Cache) else str(i)
+                    yield from _numeric_leaves(item, loc + (key, i), named + (key, label))
+        elif isinstance(value, (int, float)):
+            if named + (key,) not in _UNSOURCED_OK:
+                yield loc + (key,), ".".join(named + (key,))
+
+
+def _schema_paths(cls: type[BaseModel], prefix: str = "") -> set[str]:
+    paths: set[str] = set()
+    for name, field in cls.model_fields.items():
+        path = f"{prefix}{_alias(name, field)}"
+        paths.add(path)
+        for sub in _submodels(field.annotation):
+            paths |= _schema_paths(sub, path + ".")
+    return paths
+
+
+def _submodels(annotation: Any) -> list[type[BaseModel]]:
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    out: list[type[BaseModel]] = []
+    for arg in typing.get_args(annotation):
+        out += _submodels(arg)
+    return out
+
+
+_OPEN_PREFIXES = ("memory.caches.", "price.cloud.", "calibration.")
+_SCHEMA_PATHS: set[str] | None = None
+
+
+def _known_path(entry: str) -> bool:
+    global _SCHEMA_PATHS
+    if _SCHEMA_PATHS is None:
+        _SCHEMA_PATHS = _schema_paths(DeviceSpec)
+    return entry in _SCHEMA_PATHS or entry.startswith(_OPEN_PREFIXES)
+
+
+def _provenance_problems(spec: DeviceSpec) -> list[tuple[tuple[Any, ...], str]]:
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    backers: list[str] = []
+    for i, source in enumerate(spec.sources):
+        for j, entry in enumerate(source.fields):
+            if _known_path(entry):
+                backers.append(entry)
+            else:
+                assert _SCHEMA_PATHS is not None
+                close = difflib.get_close_matches(entry, sorted(_SCHEMA_PATHS), n=1, cutoff=0.6)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                problems.append((("sources", i, "fields", j), f"'{entry}' names no field of a device{hint}"))
+    for loc, named in _numeric_leaves(spec):
+        if not any(named == b or named.startswith(b + ".") for b in backers):
+            problems.append((loc, "no source backs this number: name it (or a prefix of it) in the fields of a source"))
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# dumping to human units
+
+
+def _unit_kind(field: Any) -> str | None:
+    for meta in field.metadata:
+        if isinstance(meta, _Unit):
+            return meta.kind
+    return None
+
+
+def _dump(model: BaseModel, dtype: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        if value == field.get_default(call_default_factory=True):
+            continue
+        key = _alias(name, field)
+        kind = _unit_kind(field)
+        if kind is not None:
+            out[key] = format_quantity(value, kind, integer=dtype in INT_DTYPES)
+        elif isinstance(value, BaseModel):
+            sub = _dump(value, dtype=name if isinstance(model, Compute) else dtype)
+            if sub:
+                out[key] = sub
+        elif isinstance(value, list):
+            out[key] = [_dump(v) if isinstance(v, BaseModel) else v for v in value]
+        elif isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+            out[key] = int(value)  # USD and MT/s as written (1599, not 1599.0); reloads to the same float
+        else:
+            out[key] = value
+    return out

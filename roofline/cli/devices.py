@@ -1,0 +1,254 @@
+"""``roofline devices``: list, show and validate catalog devices (no torch import)."""
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from typing import Any
+
+import click
+
+from roofline.catalog import (
+    INT_DTYPES,
+    KINDS,
+    Catalog,
+    CatalogWarning,
+    DeviceSpec,
+    load_catalog,
+    validate_paths,
+)
+from roofline.catalog.units import format_human, format_usd
+from roofline.errors import CatalogError
+
+_CATALOG_OPTION = click.option(
+    "--catalog",
+    "catalogs",
+    multiple=True,
+    type=click.Path(exists=True, path_type=str),
+    metavar="DIR",
+    help="Extra device directory or file (repeatable); overrides built-in ids. Also read: $ROOFLINE_CATALOG.",
+)
+_STRICT_OPTION = click.option("--strict", is_flag=True, help="Fail on a broken user device file instead of skipping it.")
+_JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON (SI units) instead of a table.")
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+
+
+def _load(catalogs: tuple[str, ...], strict: bool) -> Catalog:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CatalogWarning)
+        catalog = load_catalog(list(catalogs), strict=strict)
+    for w in caught:
+        if issubclass(w.category, CatalogWarning):
+            click.echo(f"warning: {w.message}", err=True)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return catalog
+
+
+def _flops(spec: DeviceSpec, dtype: str) -> str:
+    return format_human(spec.peak_flops_per_s(dtype), "flops", integer=dtype in INT_DTYPES)
+
+
+def _summary(spec: DeviceSpec, catalog: Catalog) -> dict[str, Any]:
+    return {
+        "id": spec.id,
+        "name": spec.name,
+        "kind": spec.kind,
+        "vendor": spec.vendor,
+        "form_factor": spec.form_factor,
+        "release_year": spec.release_year,
+        "peak_flops": spec.peak_flops_by_dtype("best"),
+        "memory_bytes": spec.memory.capacity_bytes,
+        "memory_bandwidth_bytes_per_s": spec.memory.bandwidth_bytes_per_s,
+        "tdp_w": spec.power.tdp_w,
+        "idle_w": spec.power.idle_w,
+        "price_usd": spec.price.launch_usd,
+        "sources": spec.sources_refs,
+        "missing_fields": spec.missing_fields(),
+        "file": catalog.path(spec.id),
+    }
+
+
+@click.group()
+def devices() -> None:
+    """The device catalog: list, show and validate devices."""
+
+
+@devices.command("list")
+@click.option("--kind", type=click.Choice(KINDS), help="Only devices of this kind.")
+@_CATALOG_OPTION
+@_STRICT_OPTION
+@_JSON_OPTION
+def list_(kind: str | None, catalogs: tuple[str, ...], strict: bool, as_json: bool) -> None:
+    """List the devices with their peak rates, memory, power and price."""
+    catalog = _load(catalogs, strict)
+    specs = catalog.by_kind(kind) if kind else list(catalog)
+    if as_json:
+        click.echo(json.dumps([_summary(s, catalog) for s in specs], indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(specs)} device{'s' if len(specs) != 1 else ''}", title_justify="left")
+    table.add_column("id", no_wrap=True)
+    table.add_column("kind")
+    table.add_column("name")
+    for header in ("fp32", "fp16", "bf16", "int8"):
+        table.add_column(header, justify="right")
+    table.add_column("memory", justify="right")
+    table.add_column("bandwidth", justify="right")
+    table.add_column("TDP", justify="right")
+    table.add_column("price", justify="right")
+    for s in specs:
+        table.add_row(
+            s.id,
+            s.kind,
+            s.name,
+            *(_flops(s, d) for d in ("fp32", "fp16", "bf16", "int8")),
+            format_human(s.memory.capacity_bytes, "bytes"),
+            format_human(s.memory.bandwidth_bytes_per_s, "bandwidth"),
+            format_human(s.power.tdp_w, "power"),
+            format_usd(s.price.launch_usd),
+        )
+    _console().print(table)
+    if not specs:
+        click.echo("no devices" + (f" of kind {kind}" if kind else ""))
+
+
+def _kv_table(title: str, rows: list[tuple[str, str]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 0))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def _opt(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+@devices.command("show")
+@click.argument("device_id", metavar="ID")
+@_CATALOG_OPTION
+@_STRICT_OPTION
+@_JSON_OPTION
+def show(device_id: str, catalogs: tuple[str, ...], strict: bool, as_json: bool) -> None:
+    """Show every field of one device, its sources and its missing fields."""
+    catalog = _load(catalogs, strict)
+    spec = catalog.get(device_id)
+    if as_json:
+        data = spec.model_dump(mode="json")
+        data["missing_fields"] = spec.missing_fields()
+        data["file"] = catalog.path(spec.id)
+        click.echo(json.dumps(data, indent=2))
+        return
+    from rich.table import Table
+
+    console = _console()
+    units = f"{spec.compute_units} {spec.compute_unit_name or ''}".strip() if spec.compute_units else "-"
+    rows = [
+        ("name", spec.name),
+        ("vendor", spec.vendor),
+        ("kind", spec.kind),
+        ("form factor", _opt(spec.form_factor)),
+        ("release year", _opt(spec.release_year)),
+        ("architecture", _opt(spec.architecture)),
+        ("compute units", units),
+        ("threads", _opt(spec.threads)),
+        ("clocks", f"base {format_human(spec.clocks.base_hz, 'frequency')}, boost {format_human(spec.clocks.boost_hz, 'frequency')}"),
+        ("file", _opt(catalog.path(spec.id))),
+    ]
+    if spec.id in catalog.overridden:
+        rows.append(("overrides", ", ".join(catalog.overridden[spec.id])))
+    console.print(_kv_table(f"{spec.id}", rows))
+
+    compute = Table(title="compute (dense peaks)", title_justify="left")
+    for header in ("dtype", "vector", "matrix", "matrix sparse", "accumulate", "note"):
+        compute.add_column(header, justify="right" if header in ("vector", "matrix", "matrix sparse") else "left")
+    for dtype, peaks in spec.compute.items():
+        integer = dtype in INT_DTYPES
+        compute.add_row(
+            dtype,
+            format_human(peaks.vector_flops_per_s, "flops", integer=integer),
+            format_human(peaks.matrix_flops_per_s, "flops", integer=integer),
+            format_human(peaks.matrix_sparse_flops_per_s, "flops", integer=integer),
+            _opt(peaks.accumulate),
+            peaks.note or "",
+        )
+    console.print(compute)
+
+    m = spec.memory
+    mem_rows = [
+        ("type", _opt(m.type) + (" (unified)" if m.unified else "")),
+        ("capacity", format_human(m.capacity_bytes, "bytes")),
+        ("bandwidth", format_human(m.bandwidth_bytes_per_s, "bandwidth")),
+        ("bus width", f"{m.bus_width_bits} bit" if m.bus_width_bits else "-"),
+        ("data rate", f"{m.data_rate_mtps:g} MT/s" if m.data_rate_mtps else "-"),
+        ("channels", _opt(m.channels)),
+    ]
+    for c in m.caches:
+        text = format_human(c.size_bytes, "bytes")
+        if c.instances and c.instances > 1:
+            text += f" x {c.instances}"
+        if c.bandwidth_bytes_per_s:
+            text += f", {format_human(c.bandwidth_bytes_per_s, 'bandwidth')}"
+        mem_rows.append((f"cache {c.level}", text))
+    if m.note:
+        mem_rows.append(("note", m.note))
+    console.print(_kv_table("memory", mem_rows))
+
+    other = [
+        ("host link", f"{_opt(spec.host_link.type)}, {format_human(spec.host_link.bandwidth_bytes_per_s, 'bandwidth')} per direction"
+         if spec.host_link.type or spec.host_link.bandwidth_bytes_per_s else "-"),
+        ("power", f"TDP {format_human(spec.power.tdp_w, 'power')}, idle {format_human(spec.power.idle_w, 'power')}"),
+        ("price", f"{format_usd(spec.price.launch_usd)} at launch" + (f" ({spec.price.launch_year})" if spec.price.launch_year else "")),
+    ]
+    for cp in spec.price.cloud:
+        other.append(("cloud", f"{cp.provider} {cp.instance or ''}: {format_usd(cp.usd_per_hour)}/h" + (f" ({cp.note})" if cp.note else "")))
+    if spec.calibration:
+        other.append(("calibration", ", ".join(sorted(spec.calibration))))
+    if spec.notes:
+        other.append(("notes", spec.notes))
+    console.print(_kv_table("power, price, links", other))
+
+    sources = Table(title="sources", title_justify="left")
+    for header in ("#", "reference", "title", "fields", "retrieved"):
+        sources.add_column(header, overflow="fold")
+    for i, src in enumerate(spec.sources, 1):
+        sources.add_row(str(i), src.reference, src.title, ", ".join(src.fields), _opt(src.retrieved))
+    console.print(sources)
+    missing = spec.missing_fields()
+    console.print(f"missing fields: {', '.join(missing) if missing else 'none'}", markup=False)
+
+
+class ValidationFailed(CatalogError):
+    """`roofline devices validate` found problems (exit status 1; the problems are printed first)."""
+
+    exit_code = 1
+
+
+@devices.command("validate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+def validate(paths: tuple[str, ...]) -> None:
+    """Check device files or directories: every problem in every file, duplicate ids included.
+
+    Prints one line per problem and exits with status 1 if there is any; else prints "N files OK".
+    """
+    files, problems = validate_paths(list(paths))
+    for problem in problems:
+        click.echo(str(problem))
+    if not files and not problems:
+        raise ValidationFailed(f"no device files (*.yaml, *.yml) under {', '.join(paths)}")
+    if problems:
+        bad = len({p.file for p in problems})
+        raise ValidationFailed(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {bad} of {len(files)} files")
+    click.echo(f"{len(files)} file{'s' if len(files) != 1 else ''} OK")
+
+__all__ = ["devices"]
