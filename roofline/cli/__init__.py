@@ -58,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="roofline", standalone_mode=False)
+        # Without standalone mode click returns a command's ctx.exit() code instead of exiting.
+        rv = cli.main(args=args, prog_name="roofline", standalone_mode=False)
+        if isinstance(rv, int) and not isinstance(rv, bool):
+            return rv
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130

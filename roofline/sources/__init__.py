@@ -1,1 +1,67 @@
-"""sources"""
+"""Where models come from: torchvision names, Ultralytics YAMLs, import paths.
+
+``load_model(spec)`` accepts:
+- ``resnet50`` or ``torchvision:resnet50``: a torchvision classification model;
+- ``ultralytics:yolo11n.yaml``: any Ultralytics model YAML, built offline;
+- ``package.module:callable``: user code returning an ``nn.Module``.
+"""
+from __future__ import annotations
+
+import difflib
+
+from roofline.errors import UnknownModelError
+from roofline.sources.torchvision_models import BuiltModel
+
+ACCEPTED_FORMS = ("a torchvision model name (resnet50, torchvision:vit_b_16)",
+                  "ultralytics:<model>.yaml (e.g. ultralytics:yolo11n.yaml)",
+                  "package.module:callable returning an nn.Module")
+
+
+def _unknown(spec: str) -> UnknownModelError:
+    hint = ""
+    try:
+        from roofline.sources import torchvision_models
+
+        close = difflib.get_close_matches(spec.removeprefix("torchvision:"), torchvision_models.classification_models(),
+                                          n=3, cutoff=0.6)
+        if close:
+            hint = f"; did you mean {', '.join(close)}?"
+    except Exception:
+        pass
+    return UnknownModelError(f"unknown model {spec!r}{hint} Accepted forms: " + "; ".join(ACCEPTED_FORMS))
+
+
+def load_model(spec: str) -> BuiltModel:
+    """Build the model named by ``spec`` (see module docstring); no weights are downloaded."""
+    spec = spec.strip()
+    prefix, sep, rest = spec.partition(":")
+    if sep and prefix == "torchvision":
+        from roofline.sources import torchvision_models
+
+        try:
+            return torchvision_models.build(rest)
+        except UnknownModelError:
+            raise _unknown(spec) from None
+    if sep and prefix in ("ultralytics", "yolo"):
+        from roofline.sources import ultralytics_models
+
+        return ultralytics_models.build(rest)
+    if sep and "/" not in prefix:
+        from roofline.sources import importpath
+
+        return importpath.build(spec)
+    if not sep:
+        if spec.endswith((".yaml", ".yml")) and spec.lower().startswith(("yolo", "rtdetr")):
+            from roofline.sources import ultralytics_models
+
+            return ultralytics_models.build(spec)
+        from roofline.sources import torchvision_models
+
+        try:
+            return torchvision_models.build(spec)
+        except UnknownModelError:
+            raise _unknown(spec) from None
+    raise _unknown(spec)
+
+
+__all__ = ["load_model", "BuiltModel", "ACCEPTED_FORMS"]

@@ -1,0 +1,59 @@
+"""``roofline profile MODEL``: per-layer FLOPs, bytes and parameters."""
+from __future__ import annotations
+
+import click
+
+from roofline.workload.dtypes import COUNTING_DTYPES
+
+
+def model_options(f):
+    """Options shared by every command that takes a MODEL."""
+    f = click.option("--dtype", type=str, default=None,
+                     help=f"Counting dtype for bytes: {', '.join(COUNTING_DTYPES)} (default: the model's).")(f)
+    f = click.option("--batch", type=int, default=None, help="Batch size (first input dimension).")(f)
+    f = click.option("--input-shape", type=str, default=None, help="Input shape, e.g. 1,3,224,224.")(f)
+    f = click.option("--imgsz", type=int, default=None, help="Square image size: input (B, 3, N, N).")(f)
+    return f
+
+
+def load_workload(model: str, *, imgsz: int | None, input_shape: str | None, batch: int | None, dtype: str | None):
+    """Resolve MODEL and its input, and count its work (shared by profile, predict, rank...)."""
+    from roofline.sources import load_model
+    from roofline.sources.shapes import resolve_input_shape
+    from roofline.workload import analyze
+    from roofline.workload.dtypes import normalize_dtype
+
+    dtype = normalize_dtype(dtype)
+    built = load_model(model)
+    shape = resolve_input_shape(model, built.default_input_shape, imgsz=imgsz, input_shape=input_shape, batch=batch)
+    return analyze(built.model, shape, dtype=dtype, name=model)
+
+
+@click.command()
+@click.argument("model")
+@model_options
+@click.option("--by", type=click.Choice(["layer", "module", "op"]), default="layer", show_default=True,
+              help="Group rows by leaf layer, top-level module, or aten op.")
+@click.option("--top", "top_k", type=int, default=None, help="Show only the K rows with the most FLOPs.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table.")
+def profile(model: str, imgsz, input_shape, batch, dtype, by, top_k, as_json) -> None:
+    """Count FLOPs, bytes and parameters of MODEL per op, on fake tensors.
+
+    MODEL: a torchvision name (resnet50), ultralytics:yolo11n.yaml, or package.module:callable.
+    """
+    from roofline.cli._render import emit_json
+    from roofline.workload.profile import print_profile
+    from roofline.workload.summary import group, top
+
+    workload = load_workload(model, imgsz=imgsz, input_shape=input_shape, batch=batch, dtype=dtype)
+    if as_json:
+        data = workload.to_dict()
+        data["rows"] = [r.to_dict() for r in top(group(workload, by), top_k)]
+        data["group_by"] = by
+        emit_json(data)
+        if workload.unsupported_ops:
+            from roofline.cli._render import warn
+
+            warn(f"no FLOP formula for {', '.join(sorted(workload.unsupported_ops))}: counted as 0 FLOPs")
+        return
+    print_profile(workload, by=by, k=top_k)

@@ -1,0 +1,26 @@
+import os
+import warnings
+
+import pytest
+
+# Keep the suite deterministic and light on a 2-core machine.
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.setdefault("YOLO_OFFLINE", "1")
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long-running tests, excluded from the default run")
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run the CLI in-process: returns (exit code, stdout, stderr)."""
+    from roofline.cli import main
+
+    def run(*args: str):
+        code = main(list(args))
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
