@@ -1,13 +1,15 @@
 """Resolve the input shape of a model from its default, --imgsz, --input-shape and --batch."""
 from __future__ import annotations
 
+import re
+
 from roofline.errors import InputShapeError
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
     """'1,3,224,224' or '1x3x224x224' -> (1, 3, 224, 224); one-line error otherwise."""
-    cleaned = text.strip().strip("()[]").replace("x", ",").replace(" ", "")
-    parts = [p for p in cleaned.split(",") if p != ""]
+    cleaned = text.strip().strip("()[]").replace(" ", "").rstrip(",")
+    parts = re.split(r"[,x]", cleaned)
     try:
         shape = tuple(int(p) for p in parts)
     except ValueError:
