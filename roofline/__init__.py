@@ -21,9 +21,9 @@ _EXPORTS: dict[str, str] = {
     "load_catalog": "roofline.catalog",
     "DeviceSpec": "roofline.catalog",
     "predict": "roofline.predict",
-    "rank": "roofline.rank",
-    "Constraints": "roofline.rank",
-    "plan": "roofline.plan",
+    "rank": "roofline.ranking",
+    "Constraints": "roofline.ranking",
+    "plan": "roofline.planning",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

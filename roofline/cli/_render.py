@@ -44,7 +44,7 @@ def warn(message: str) -> None:
 
 def table(title: str | None, columns: Iterable[tuple[str, str]], rows: Iterable[Iterable[Any]]) -> Table:
     """columns: (header, justify)."""
-    t = Table(title=title, title_justify="left", header_style="bold", show_lines=False, pad_edge=False)
+    t = Table(title=title, title_justify="left", header_style="bold", show_lines=False, pad_edge=True)
     for header, justify in columns:
         t.add_column(header, justify=justify, no_wrap=justify == "right", overflow="fold")
     for row in rows:

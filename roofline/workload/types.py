@@ -123,6 +123,7 @@ class Workload:
     batch: int = 1
     weight_elements: list[tuple[str, int]] = field(default_factory=list, repr=False)  # (dtype, numel)
     trace: Any = field(default=None, repr=False, compare=False)  # raw trace, for re-pricing
+    cache: dict = field(default_factory=dict, repr=False, compare=False)  # derived arrays (predictor)
 
     def with_dtype(self, dtype: str | None) -> "Workload":
         """The same workload with bytes priced for another counting dtype (FLOPs unchanged)."""

@@ -1,0 +1,177 @@
+"""How much of a device's datasheet peak a runtime really reaches: the execution model.
+
+Three tiers (docs/methodology.md):
+- ``sol`` (speed of light): 100 % of peak compute and bandwidth, fused bytes, no per-op overhead;
+- ``datasheet``: peak x the default efficiencies below, per runtime, device kind and op class;
+- ``calibrated``: efficiencies fitted from microbenchmarks run on the device itself, read from
+  the ``calibration`` block of its YAML (written by ``roofline calibrate``).
+
+The defaults come from published measurements (sources in docs/methodology.md):
+- GEMM on GPUs reaches 51-87 % of the BF16 peak with cuBLAS-class kernels (stas00/ml-engineering
+  "maximum achievable matmul FLOPS"); eager PyTorch at inference batch sizes lands lower.
+- Sustained bandwidth is 80-90 % of HBM peak and 67-79 % on LPDDR/DDR SoCs; a Raspberry Pi 4
+  STREAM run reaches ~43 % of its wire rate (sci-pi.org.uk STREAM results).
+- Per-op overhead: NVIDIA's aiconfigurator adds 3 us per memory-bound kernel (compiled); eager
+  PyTorch pays its dispatcher and, on GPUs, a kernel launch per op (5-10 us).
+- PyTorch eager on a Raspberry Pi 5 reaches about 10 % of the NEON peak on YOLO11n.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from roofline.errors import RooflineError
+from roofline.workload.types import OpClass
+
+
+class Runtime(str, enum.Enum):
+    EAGER = "eager"  # PyTorch eager: unfused bytes, per-op dispatch overhead
+    COMPILED = "compiled"  # fused-graph runtimes (TensorRT, OpenVINO, torch.compile): fused bytes
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Tier(str, enum.Enum):
+    SOL = "speed-of-light"
+    DATASHEET = "datasheet"
+    CALIBRATED = "calibrated"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# Stated error bands per tier (docs/methodology.md): measured latency / predicted latency.
+ERROR_BANDS: dict[Tier, str] = {
+    Tier.SOL: "lower bound: real latency is typically 1.5x-10x higher",
+    Tier.DATASHEET: "typically within 0.5x-2x of measured; worse for tiny ops and edge boards",
+    Tier.CALIBRATED: "typically within +-35 % on the calibrated host and runtime (median ~15 %)",
+}
+
+
+def parse_runtime(value: str | Runtime) -> Runtime:
+    try:
+        return Runtime(str(value).lower())
+    except ValueError:
+        raise RooflineError(f"unknown runtime {value!r}: choose eager or compiled") from None
+
+
+def parse_tier(value: str | Tier | None) -> Tier | None:
+    if value is None:
+        return None
+    key = str(value).lower()
+    aliases = {"sol": Tier.SOL, "speed-of-light": Tier.SOL, "datasheet": Tier.DATASHEET,
+               "calibrated": Tier.CALIBRATED}
+    if key not in aliases:
+        raise RooflineError(f"unknown tier {value!r}: choose sol, datasheet or calibrated")
+    return aliases[key]
+
+
+@dataclass(frozen=True)
+class SaturatingCurve:
+    """Achieved FLOP/s of an op class as a function of its FLOPs: P_max * F / (F + F_half).
+
+    Equivalently time = (F + F_half) / P_max: a fixed cost plus a peak-rate term.
+    """
+
+    peak_flops_per_s: float
+    half_saturation_flops: float
+
+    def time_s(self, flops: float) -> float:
+        return (flops + self.half_saturation_flops) / self.peak_flops_per_s
+
+
+@dataclass(frozen=True)
+class MemoryLevel:
+    """A level of the memory hierarchy: working sets up to ``max_bytes`` stream at this rate."""
+
+    name: str
+    max_bytes: float  # inf for main memory
+    bandwidth_bytes_per_s: float
+
+
+@dataclass(frozen=True)
+class ExecutionModel:
+    """Everything the per-op roofline needs besides the op and the device's peaks."""
+
+    runtime: Runtime
+    tier: Tier
+    compute_efficiency: dict[OpClass, float]  # fraction of the unit's peak
+    memory_efficiency: float  # fraction of peak bandwidth, for every level
+    overhead_s: float  # fixed cost per (non-view) op
+    fused_bytes: bool
+    # calibrated extras (None in the datasheet and SOL tiers)
+    curves: dict[str, SaturatingCurve] = field(default_factory=dict)  # op class (or "depthwise-conv") -> curve
+    levels: tuple[MemoryLevel, ...] = ()  # measured levels; empty = derive from the catalog
+    power: dict[str, Any] | None = None  # measured power: idle_w, load_w
+
+
+_MATMUL_LIKE = (OpClass.MATMUL, OpClass.CONV, OpClass.ATTENTION)
+_VECTOR_CLASSES = (OpClass.ELEMENTWISE, OpClass.REDUCTION, OpClass.NORMALIZATION, OpClass.POOLING,
+                   OpClass.DATA_MOVEMENT, OpClass.OTHER, OpClass.VIEW)
+
+
+def _table(matmul: float, conv: float, attention: float, vector: float) -> dict[OpClass, float]:
+    table = {OpClass.MATMUL: matmul, OpClass.CONV: conv, OpClass.ATTENTION: attention}
+    table.update({c: vector for c in _VECTOR_CLASSES})
+    return table
+
+
+# (runtime, device kind) -> (compute efficiencies, memory efficiency, per-op overhead in s)
+DEFAULTS: dict[tuple[Runtime, str], tuple[dict[OpClass, float], float, float]] = {
+    (Runtime.EAGER, "gpu"): (_table(0.60, 0.50, 0.45, 0.50), 0.75, 8e-6),
+    (Runtime.EAGER, "cpu"): (_table(0.60, 0.40, 0.40, 0.30), 0.60, 6e-6),
+    (Runtime.EAGER, "sbc"): (_table(0.25, 0.12, 0.15, 0.15), 0.45, 25e-6),
+    (Runtime.COMPILED, "gpu"): (_table(0.75, 0.65, 0.60, 0.60), 0.85, 3e-6),
+    (Runtime.COMPILED, "cpu"): (_table(0.70, 0.55, 0.50, 0.40), 0.75, 2e-6),
+    (Runtime.COMPILED, "sbc"): (_table(0.50, 0.35, 0.35, 0.30), 0.60, 8e-6),
+    (Runtime.COMPILED, "accelerator"): (_table(0.50, 0.50, 0.40, 0.30), 0.60, 10e-6),
+}
+
+
+class RuntimeUnavailable(RooflineError):
+    """The runtime cannot run on this kind of device (e.g. PyTorch eager on an Edge TPU)."""
+
+
+def datasheet_model(kind: str, runtime: Runtime) -> ExecutionModel:
+    key = (runtime, kind)
+    if key not in DEFAULTS:
+        raise RuntimeUnavailable(f"no {runtime.value} runtime for {kind} devices "
+                                 "(NPUs run only compiled graphs: use --runtime compiled)")
+    compute, memory, overhead = DEFAULTS[key]
+    return ExecutionModel(runtime, Tier.DATASHEET, dict(compute), memory, overhead,
+                          fused_bytes=runtime is Runtime.COMPILED)
+
+
+def sol_model(runtime: Runtime) -> ExecutionModel:
+    return ExecutionModel(runtime, Tier.SOL, {c: 1.0 for c in OpClass}, 1.0, 0.0, fused_bytes=True)
+
+
+def calibrated_model(calibration: dict[str, Any], kind: str, runtime: Runtime) -> ExecutionModel | None:
+    """The execution model stored by ``roofline calibrate`` for this runtime, or None if absent.
+
+    Op classes the calibration did not measure keep their datasheet defaults.
+    """
+    block = (calibration or {}).get(runtime.value)
+    if not block:
+        return None
+    base = DEFAULTS.get((runtime, kind)) or DEFAULTS[(runtime, "cpu")]
+    compute, memory_eff, overhead = dict(base[0]), base[1], base[2]
+    curves: dict[str, SaturatingCurve] = {}
+    for name, entry in (block.get("compute") or {}).items():
+        try:
+            curves[name] = SaturatingCurve(float(entry["peak_flops_per_s"]), float(entry["half_saturation_flops"]))
+        except (KeyError, TypeError, ValueError):
+            raise RooflineError(f"calibration.{runtime.value}.compute.{name}: expected peak_flops_per_s and "
+                                "half_saturation_flops") from None
+    levels = tuple(
+        MemoryLevel(str(lv.get("name", f"L{i}")), float(lv.get("max_bytes") or float("inf")),
+                    float(lv["bandwidth_bytes_per_s"]))
+        for i, lv in enumerate((block.get("memory") or {}).get("levels") or [])
+    )
+    if "overhead_s" in block:
+        overhead = float(block["overhead_s"])
+    power = block.get("power") if isinstance(block.get("power"), dict) else None
+    return ExecutionModel(runtime, Tier.CALIBRATED, compute, 1.0 if levels else memory_eff, overhead,
+                          fused_bytes=runtime is Runtime.COMPILED, curves=curves, levels=levels, power=power)

@@ -1,0 +1,53 @@
+"""Energy per inference from a utilisation model of board power.
+
+E = t x P,  P = P_static + (P_max - P_static) x u
+
+- P_max: the catalog's TDP / board power (or the power measured under load by calibration);
+- P_static: published idle power, or measured idle; when neither exists, 30 % of P_max, the
+  static share of GenZ's power model (github.com/abhibambhaniya/GenZ-LLM-Analyzer, GenZ/power.py),
+  and the result says so;
+- u: utilisation of the binding resource, max(achieved FLOP/s / peak, achieved bytes/s / peak).
+
+TDP-based figures overestimate real draw (an 8xH100 node peaked at 82 % of its rating), so the
+datasheet tier is an upper-leaning estimate; calibrated power overrides it. A device without
+any power figure gets no energy, never a guess.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from roofline.catalog import DeviceSpec
+
+STATIC_SHARE_DEFAULT = 0.30
+JOULES_PER_KWH = 3.6e6
+
+
+@dataclass(frozen=True)
+class Energy:
+    energy_j: float | None  # per forward pass (the whole batch)
+    energy_per_item_j: float | None
+    inferences_per_kwh: float | None
+    power_w: float | None
+    method: str  # "datasheet", "datasheet (idle estimated)", "calibrated", "unavailable"
+    note: str | None = None
+
+
+def estimate_energy(latency_s: float, utilization: float, batch: int, device: DeviceSpec,
+                    measured: dict | None = None) -> Energy:
+    u = min(max(utilization, 0.0), 1.0)
+    if measured and measured.get("idle_w") is not None and measured.get("load_w") is not None:
+        p_static, p_max, method, note = float(measured["idle_w"]), float(measured["load_w"]), "calibrated", None
+    else:
+        p_max = device.power.tdp_w
+        if p_max is None:
+            return Energy(None, None, None, None, "unavailable", "no power figure in the catalog")
+        if device.power.idle_w is not None:
+            p_static, method, note = device.power.idle_w, "datasheet", None
+        else:
+            p_static = STATIC_SHARE_DEFAULT * p_max
+            method = "datasheet (idle estimated)"
+            note = "idle power not published: static power taken as 30 % of TDP"
+    power = p_static + (p_max - p_static) * u
+    energy = latency_s * power
+    per_item = energy / batch
+    return Energy(energy, per_item, JOULES_PER_KWH / per_item if per_item > 0 else None, power, method, note)

@@ -1,0 +1,83 @@
+"""Does the model fit? Weights + peak activations + runtime workspace vs usable device memory.
+
+Runtime workspace (documented in docs/methodology.md): a GPU runtime holds a CUDA/driver context
+and library workspaces (cuBLAS, cuDNN) of several hundred MB before any tensor is allocated;
+a CPU process holds its libraries and allocator slack. Unified-memory boards and SoCs share
+DRAM with the operating system, so part of it is reserved.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from roofline.catalog import DeviceSpec
+
+GiB = 2**30
+MiB = 2**20
+
+WORKSPACE_BYTES: dict[str, int] = {
+    "gpu": 512 * MiB,  # CUDA context + cuBLAS/cuDNN workspaces
+    "cpu": 64 * MiB,  # allocator slack and scratch buffers of the runtime
+    "sbc": 64 * MiB,
+    "accelerator": 0,
+}
+# Share of a unified memory kept for the OS and other processes (capped for small boards):
+# Metal exposes about 75 % of RAM to the GPU (recommendedMaxWorkingSetSize); a Linux board
+# keeps its OS and desktop in the same DRAM.
+UNIFIED_RESERVE_FRACTION = 0.25
+UNIFIED_RESERVE_CAP_BYTES = {"sbc": 1 * GiB}
+
+
+@dataclass(frozen=True)
+class MemoryFit:
+    weight_bytes: int
+    activation_bytes: int
+    workspace_bytes: int
+    required_bytes: int
+    capacity_bytes: float | None
+    available_bytes: float | None  # after the OS reserve on unified memory
+    fits: bool | None  # None: the catalog has no capacity, fit not checked
+    note: str | None = None
+
+    @property
+    def headroom_bytes(self) -> float | None:
+        return None if self.available_bytes is None else self.available_bytes - self.required_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["headroom_bytes"] = self.headroom_bytes
+        return out
+
+    def shortfall_message(self) -> str:
+        return (f"needs {_gb(self.required_bytes)} (weights {_gb(self.weight_bytes)} + activations "
+                f"{_gb(self.activation_bytes)} + workspace {_gb(self.workspace_bytes)}), has {_gb(self.available_bytes)}"
+                + (" usable" if self.available_bytes != self.capacity_bytes else ""))
+
+
+def _gb(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return f"{value / 1e9:.3g} GB" if value >= 1e8 else f"{value / 1e6:.3g} MB"
+
+
+def memory_fit(weight_bytes: int, activation_bytes: int, device: DeviceSpec, *, streamed: bool = False) -> MemoryFit:
+    workspace = WORKSPACE_BYTES.get(device.kind, 0)
+    required = weight_bytes + activation_bytes + workspace
+    capacity = device.memory.capacity_bytes
+    if streamed:
+        return MemoryFit(weight_bytes, activation_bytes, workspace, required, capacity, capacity, None,
+                         "parameters that do not fit on chip stream from the host for every inference")
+    if capacity is None:
+        return MemoryFit(weight_bytes, activation_bytes, workspace, required, None, None, None,
+                         "memory capacity not in the catalog: fit not checked")
+    available = capacity
+    note = None
+    if device.memory.unified:
+        reserve = capacity * UNIFIED_RESERVE_FRACTION
+        cap = UNIFIED_RESERVE_CAP_BYTES.get(device.kind)
+        if cap is not None:
+            reserve = min(reserve, cap)
+        available = capacity - reserve
+        note = f"unified memory: {_gb(reserve)} kept for the OS"
+    return MemoryFit(weight_bytes, activation_bytes, workspace, required, capacity, available,
+                     required <= available, note)

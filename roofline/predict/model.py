@@ -1,0 +1,413 @@
+"""The per-op roofline: time(op) = max(FLOPs / attainable compute, bytes / attainable bandwidth) + overhead.
+
+- attainable compute: the device's dense peak for the op's dtype on the units the op can use
+  (matmul, conv and attention may use matrix units; other ops use vector units), times the
+  execution model's efficiency for the op class; a dtype the device lacks falls back along
+  FALLBACK (fp16 -> fp32 ...) and the prediction says so;
+- attainable bandwidth: the bandwidth of the innermost memory level the op's working set fits
+  in (catalog caches with a published bandwidth, or calibrated levels), else main memory,
+  times the memory efficiency;
+- overhead: the runtime's fixed cost per op (dispatch, kernel launch).
+
+Per-op work is held in numpy arrays so that ranking the whole catalog costs milliseconds.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from roofline.catalog import DeviceSpec
+from roofline.errors import RooflineError
+from roofline.predict.efficiency import (
+    ERROR_BANDS,
+    ExecutionModel,
+    MemoryLevel,
+    Runtime,
+    Tier,
+    calibrated_model,
+    datasheet_model,
+    parse_runtime,
+    parse_tier,
+    sol_model,
+)
+from roofline.predict.energy import Energy, estimate_energy
+from roofline.predict.memory import MemoryFit, memory_fit
+from roofline.workload.types import MATMUL_CLASSES, OpClass, Workload
+
+# dtype -> dtypes tried in order when the device has no peak for it
+FALLBACK: dict[str, tuple[str, ...]] = {
+    "fp32": ("fp32",),
+    "tf32": ("tf32", "fp32"),
+    "fp16": ("fp16", "bf16", "fp32"),
+    "bf16": ("bf16", "fp16", "fp32"),
+    "int8": ("int8", "fp16", "fp32"),
+    "fp8": ("fp8", "fp16", "bf16", "fp32"),
+    "fp64": ("fp64",),
+}
+
+
+class DeviceUnusable(RooflineError):
+    """This device cannot run the workload: the reason names the category (dtype, missing spec...)."""
+
+    def __init__(self, category: str, message: str):
+        super().__init__(message)
+        self.category = category
+
+
+@dataclass(slots=True)
+class OpPrediction:
+    index: int
+    op: str
+    op_class: str
+    module: str
+    flops: int
+    bytes: int
+    time_s: float
+    compute_time_s: float
+    memory_time_s: float
+    overhead_s: float
+    bound: str  # "compute" or "memory"
+    share: float  # of the model's latency
+    memory_level: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+@dataclass
+class Prediction:
+    device: str
+    device_name: str
+    kind: str
+    model: str
+    batch: int
+    dtype: str
+    runtime: str
+    tier: str
+    error_band: str
+    latency_s: float
+    throughput_per_s: float  # items (batch elements) per second
+    flops: int
+    bytes: int
+    achieved_flops_per_s: float
+    achieved_bandwidth_bytes_per_s: float
+    compute_utilization: float  # achieved FLOP/s / peak FLOP/s of the workload's dtype
+    bandwidth_utilization: float
+    bound: str  # where most of the time goes: "compute" or "memory"
+    compute_bound_share: float
+    memory_bound_share: float
+    overhead_share: float
+    peak_flops_per_s: float
+    bandwidth_bytes_per_s: float
+    memory: MemoryFit
+    energy: Energy
+    tdp_w: float | None
+    price_usd: float | None
+    usd_per_hour: float | None
+    notes: list[str] = field(default_factory=list)
+    ops: list[OpPrediction] | None = None
+
+    @property
+    def energy_j(self) -> float | None:
+        return self.energy.energy_j
+
+    def to_dict(self, *, include_ops: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "device": self.device,
+            "device_name": self.device_name,
+            "kind": self.kind,
+            "model": self.model,
+            "batch": self.batch,
+            "dtype": self.dtype,
+            "runtime": self.runtime,
+            "tier": self.tier,
+            "error_band": self.error_band,
+            "latency_s": self.latency_s,
+            "throughput_per_s": self.throughput_per_s,
+            "energy_j": self.energy.energy_j,
+            "energy_per_item_j": self.energy.energy_per_item_j,
+            "inferences_per_kwh": self.energy.inferences_per_kwh,
+            "power_w": self.energy.power_w,
+            "energy_method": self.energy.method,
+            "bound": self.bound,
+            "compute_bound_share": self.compute_bound_share,
+            "memory_bound_share": self.memory_bound_share,
+            "overhead_share": self.overhead_share,
+            "flops": self.flops,
+            "bytes": self.bytes,
+            "achieved_flops_per_s": self.achieved_flops_per_s,
+            "achieved_bandwidth_bytes_per_s": self.achieved_bandwidth_bytes_per_s,
+            "compute_utilization": self.compute_utilization,
+            "bandwidth_utilization": self.bandwidth_utilization,
+            "peak_flops_per_s": self.peak_flops_per_s,
+            "bandwidth_bytes_per_s": self.bandwidth_bytes_per_s,
+            "memory": self.memory.to_dict(),
+            "memory_required_bytes": self.memory.required_bytes,
+            "memory_available_bytes": self.memory.available_bytes,
+            "tdp_w": self.tdp_w,
+            "price_usd": self.price_usd,
+            "usd_per_hour": self.usd_per_hour,
+            "notes": list(self.notes),
+        }
+        if self.energy.note:
+            out["notes"].append(self.energy.note)
+        if include_ops and self.ops is not None:
+            out["ops"] = [op.to_dict() for op in self.ops]
+        return out
+
+
+# ------------------------------------------------------------------ per-workload arrays
+
+@dataclass(frozen=True)
+class _OpArrays:
+    flops: np.ndarray
+    bytes_unfused: np.ndarray
+    bytes_fused: np.ndarray
+    working_set: np.ndarray
+    active: np.ndarray  # non-view ops that do something: they pay the per-op overhead
+    class_index: np.ndarray
+    dtype_index: np.ndarray
+    matrix: np.ndarray  # may use matrix units
+    depthwise: np.ndarray
+    classes: tuple[OpClass, ...]
+    dtypes: tuple[str, ...]
+
+
+_CLASSES = tuple(OpClass)
+
+
+def _is_depthwise(op) -> bool:
+    if op.op_class is not OpClass.CONV or len(op.inputs) < 2:
+        return False
+    weight = op.inputs[1].shape
+    return len(weight) >= 2 and weight[1] == 1 and weight[0] > 1
+
+
+def op_arrays(workload: Workload) -> _OpArrays:
+    cached = workload.cache.get("op_arrays")
+    if cached is not None:
+        return cached
+    ops = workload.ops
+    # integer index math (int64 arange, bool masks) runs on the same vector units as fp32
+    op_dtypes = [op.dtype if op.dtype in FALLBACK else "fp32" for op in ops]
+    dtypes = tuple(sorted(set(op_dtypes))) or ("fp32",)
+    dtype_pos = {d: i for i, d in enumerate(dtypes)}
+    class_pos = {c: i for i, c in enumerate(_CLASSES)}
+    arrays = _OpArrays(
+        flops=np.fromiter((op.flops for op in ops), dtype=np.float64, count=len(ops)),
+        bytes_unfused=np.fromiter((op.bytes_read + op.bytes_written for op in ops), dtype=np.float64, count=len(ops)),
+        bytes_fused=np.fromiter((op.bytes_fused for op in ops), dtype=np.float64, count=len(ops)),
+        working_set=np.fromiter((op.working_set_bytes for op in ops), dtype=np.float64, count=len(ops)),
+        active=np.fromiter((not op.is_view and (op.flops > 0 or op.bytes_read + op.bytes_written > 0) for op in ops),
+                           dtype=bool, count=len(ops)),
+        class_index=np.fromiter((class_pos[op.op_class] for op in ops), dtype=np.int64, count=len(ops)),
+        dtype_index=np.fromiter((dtype_pos[d] for d in op_dtypes), dtype=np.int64, count=len(ops)),
+        matrix=np.fromiter((op.op_class in MATMUL_CLASSES for op in ops), dtype=bool, count=len(ops)),
+        depthwise=np.fromiter((_is_depthwise(op) for op in ops), dtype=bool, count=len(ops)),
+        classes=_CLASSES,
+        dtypes=dtypes,
+    )
+    workload.cache["op_arrays"] = arrays
+    return arrays
+
+
+# ------------------------------------------------------------------ device facts
+
+def peak_for(device: DeviceSpec, dtype: str, matrix: bool) -> tuple[float, str, str] | None:
+    """(FLOP/s, dtype actually used, units) for an op of ``dtype``; None when no path exists."""
+    for candidate in FALLBACK.get(dtype, (dtype,)):
+        peaks = device.peaks(candidate)
+        if peaks is None:
+            continue
+        if matrix and peaks.matrix_flops_per_s:
+            return peaks.matrix_flops_per_s, candidate, "matrix"
+        if peaks.vector_flops_per_s:
+            return peaks.vector_flops_per_s, candidate, "vector"
+    # a device with only matrix units for this dtype family (NPUs) runs everything there
+    for candidate in FALLBACK.get(dtype, (dtype,)):
+        peaks = device.peaks(candidate)
+        if peaks is not None and peaks.matrix_flops_per_s:
+            return peaks.matrix_flops_per_s, candidate, "matrix"
+    return None
+
+
+def memory_levels(device: DeviceSpec, model: ExecutionModel) -> tuple[tuple[MemoryLevel, ...], bool]:
+    """Memory levels innermost first (last = main memory), and whether main memory is the host link."""
+    if model.levels:
+        return model.levels, False
+    main = device.memory.bandwidth_bytes_per_s
+    streamed = False
+    if main is None:
+        link = device.host_link.bandwidth_bytes_per_s
+        if link is None:
+            raise DeviceUnusable("missing spec", f"{device.id}: memory bandwidth not in the catalog")
+        main, streamed = link, True
+    levels = []
+    for cache in device.memory.caches:
+        size = cache.total_bytes
+        if size and cache.bandwidth_bytes_per_s:
+            levels.append(MemoryLevel(cache.level, float(size), cache.bandwidth_bytes_per_s))
+    levels.append(MemoryLevel("host link" if streamed else "main memory", math.inf, main))
+    return tuple(levels), streamed
+
+
+def execution_model(device: DeviceSpec, runtime: Runtime, tier: Tier | None) -> ExecutionModel:
+    if tier is Tier.SOL:
+        return sol_model(runtime)
+    calibrated = calibrated_model(device.calibration or {}, device.kind, runtime) if tier in (None, Tier.CALIBRATED) \
+        else None
+    if calibrated is not None:
+        return calibrated
+    if tier is Tier.CALIBRATED:
+        raise DeviceUnusable("missing spec", f"{device.id}: no calibration for the {runtime.value} runtime "
+                                             "(run `roofline calibrate` on that device)")
+    try:
+        return datasheet_model(device.kind, runtime)
+    except RooflineError as exc:
+        raise DeviceUnusable("runtime", f"{device.id}: {exc}") from None
+
+
+# ------------------------------------------------------------------ prediction
+
+def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = Runtime.EAGER,
+            tier: str | Tier | None = None, include_ops: bool = False) -> Prediction:
+    """Predict latency, throughput, energy and memory fit of ``workload`` on ``device``.
+
+    ``tier``: None picks ``calibrated`` when the device has a calibration for ``runtime``, else
+    ``datasheet``; ``sol`` gives the speed-of-light bound. Raises DeviceUnusable (with a
+    ``category``: dtype, missing spec, runtime) when the device has no path for the workload.
+    """
+    runtime = parse_runtime(runtime)
+    tier = parse_tier(tier)
+    model = execution_model(device, runtime, tier)
+    arrays = op_arrays(workload)
+    levels, streamed = memory_levels(device, model)
+    notes: list[str] = []
+
+    # attainable compute per op
+    n = len(arrays.flops)
+    peak = np.zeros(n)
+    used_dtypes: dict[str, str] = {}
+    for d_index, dtype in enumerate(arrays.dtypes):
+        for is_matrix in (True, False):
+            mask = (arrays.dtype_index == d_index) & (arrays.matrix == is_matrix)
+            if not mask.any():
+                continue
+            found = peak_for(device, dtype, is_matrix)
+            if found is None:
+                available = device.peak_flops_by_dtype()
+                if not available:
+                    raise DeviceUnusable("missing spec", f"{device.id}: no compute peak in the catalog")
+                raise DeviceUnusable("dtype", f"{device.id}: no path for {dtype} math (has {', '.join(available)})"
+                                     + (": try --dtype int8 --runtime compiled" if set(available) <= {"int8", "int4"}
+                                        else ""))
+            value, used, units = found
+            peak[mask] = value
+            if used != dtype:
+                used_dtypes[dtype] = used
+    for dtype, used in used_dtypes.items():
+        notes.append(f"no native {dtype} math: runs at the {used} rate")
+    efficiency = np.array([model.compute_efficiency.get(c, 1.0) for c in arrays.classes])[arrays.class_index]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        compute_time = np.where(arrays.flops > 0, arrays.flops / (peak * efficiency), 0.0)
+    if model.curves:
+        compute_time = _apply_curves(compute_time, arrays, model, device)
+
+    # attainable bandwidth per op: innermost level its working set fits in
+    nbytes = arrays.bytes_fused if model.fused_bytes else arrays.bytes_unfused
+    bandwidth = np.full(n, levels[-1].bandwidth_bytes_per_s)
+    level_index = np.full(n, len(levels) - 1)
+    for i in range(len(levels) - 2, -1, -1):
+        fits = arrays.working_set <= levels[i].max_bytes
+        bandwidth[fits] = levels[i].bandwidth_bytes_per_s
+        level_index[fits] = i
+    memory_time = nbytes / (bandwidth * model.memory_efficiency)
+    overhead = np.where(arrays.active, model.overhead_s, 0.0)
+    busy = np.maximum(compute_time, memory_time)
+    time = busy + overhead
+    latency = float(time.sum())
+    if latency <= 0:
+        raise RooflineError(f"{workload.model}: the workload does no measurable work")
+
+    compute_bound = compute_time >= memory_time
+    flops_total = int(arrays.flops.sum())
+    bytes_total = int(nbytes.sum())
+    main_dtype = workload.dtype if workload.dtype in FALLBACK else "fp32"
+    model_peak = (peak_for(device, main_dtype, True) or (0.0, "", ""))[0]
+    main_bw = levels[-1].bandwidth_bytes_per_s
+    achieved_flops = flops_total / latency
+    achieved_bw = bytes_total / latency
+    compute_util = achieved_flops / model_peak if model_peak else 0.0
+    bandwidth_util = achieved_bw / main_bw if main_bw else 0.0
+
+    fit = memory_fit(workload.weight_bytes, workload.peak_activation_bytes, device, streamed=streamed)
+    energy = estimate_energy(latency, max(compute_util, bandwidth_util), workload.batch, device, model.power)
+    cloud = device.price.cloud[0].usd_per_hour if device.price.cloud else None
+    if streamed:
+        notes.append("memory bandwidth not published: data streams over the host link")
+
+    ops = None
+    if include_ops:
+        level_names = [lv.name for lv in levels]
+        ops = [
+            OpPrediction(op.index, op.op, op.op_class.value, op.module, op.flops, int(nbytes[i]), float(time[i]),
+                         float(compute_time[i]), float(memory_time[i]), float(overhead[i]),
+                         "compute" if compute_bound[i] else "memory", float(time[i] / latency),
+                         level_names[level_index[i]])
+            for i, op in enumerate(workload.ops)
+        ]
+    compute_share = float(busy[compute_bound].sum() / latency)
+    memory_share = float(busy[~compute_bound].sum() / latency)
+    return Prediction(
+        device=device.id,
+        device_name=device.name,
+        kind=device.kind,
+        model=workload.model,
+        batch=workload.batch,
+        dtype=workload.dtype,
+        runtime=runtime.value,
+        tier=model.tier.value,
+        error_band=ERROR_BANDS[model.tier],
+        latency_s=latency,
+        throughput_per_s=workload.batch / latency,
+        flops=flops_total,
+        bytes=bytes_total,
+        achieved_flops_per_s=achieved_flops,
+        achieved_bandwidth_bytes_per_s=achieved_bw,
+        compute_utilization=compute_util,
+        bandwidth_utilization=bandwidth_util,
+        bound="compute" if compute_share >= memory_share else "memory",
+        compute_bound_share=compute_share,
+        memory_bound_share=memory_share,
+        overhead_share=float(overhead.sum() / latency),
+        peak_flops_per_s=model_peak,
+        bandwidth_bytes_per_s=main_bw,
+        memory=fit,
+        energy=energy,
+        tdp_w=device.power.tdp_w,
+        price_usd=device.price.launch_usd,
+        usd_per_hour=cloud,
+        notes=notes,
+        ops=ops,
+    )
+
+
+def _apply_curves(compute_time: np.ndarray, arrays: _OpArrays, model: ExecutionModel,
+                  device: DeviceSpec) -> np.ndarray:
+    """Calibrated tier: op classes with a measured saturating curve use it instead of peak x efficiency."""
+    out = compute_time.copy()
+    for c_index, op_class in enumerate(arrays.classes):
+        for depthwise in (False, True):
+            name = "depthwise-conv" if depthwise else op_class.value
+            curve = model.curves.get(name)
+            if curve is None:
+                continue
+            mask = (arrays.class_index == c_index) & (arrays.depthwise == depthwise) & (arrays.flops > 0)
+            if depthwise and op_class is not OpClass.CONV:
+                continue
+            if mask.any():
+                out[mask] = (arrays.flops[mask] + curve.half_saturation_flops) / curve.peak_flops_per_s
+    return out

@@ -1,0 +1,79 @@
+"""`roofline predict` and `roofline rank` end to end."""
+import json
+
+import pytest
+
+from roofline.errors import RooflineError
+from roofline.ranking import parse_duration, parse_power, parse_rate, parse_usd
+
+
+def test_rank_json_shape(run_cli):
+    code, out, err = run_cli("rank", "resnet18", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["ranked"] and data["excluded"] is not None
+    first = data["ranked"][0]
+    for key in ("device", "latency_s", "throughput_per_s", "energy_j", "bound", "tier"):
+        assert key in first
+    assert all(e["device"] and e["reason"] for e in data["excluded"])
+    latencies = [r["latency_s"] for r in data["ranked"]]
+    assert latencies == sorted(latencies)
+
+
+def test_rank_constraints_exclude_with_reasons(run_cli):
+    code, out, _ = run_cli("rank", "resnet18", "--max-power", "15W", "--max-latency", "1s", "--json")
+    data = json.loads(out)
+    assert all(r["tdp_w"] is not None and r["tdp_w"] <= 15 for r in data["ranked"])
+    assert all(r["latency_s"] <= 1 for r in data["ranked"])
+    categories = {e["category"] for e in data["excluded"]}
+    assert "power" in categories
+
+
+def test_rank_kind_and_top_and_sort(run_cli):
+    code, out, _ = run_cli("rank", "resnet18", "--kind", "sbc", "--sort", "energy", "--top", "2", "--json")
+    data = json.loads(out)
+    assert len(data["ranked"]) == 2 and {r["kind"] for r in data["ranked"]} == {"sbc"}
+    energies = [r["energy_per_item_j"] for r in data["ranked"]]
+    assert energies == sorted(energies)
+
+
+def test_rank_table(run_cli):
+    code, out, _ = run_cli("rank", "ultralytics:yolo11n.yaml", "--imgsz", "640", "--top", "5")
+    assert code == 0 and "excluded" in out and "sorted by latency" in out
+
+
+def test_predict_json_has_ops(run_cli):
+    code, out, err = run_cli("predict", "resnet18", "--device", "nvidia-t4", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["device"] == "nvidia-t4" and data["ops"]
+    assert sum(op["time_s"] for op in data["ops"]) == pytest.approx(data["latency_s"])
+    assert {op["bound"] for op in data["ops"] if op["flops"]} <= {"compute", "memory"}
+
+
+def test_predict_table(run_cli):
+    code, out, _ = run_cli("predict", "resnet18", "--device", "raspberry-pi-5", "--top", "3")
+    assert code == 0 and "layer" in out and "raspberry-pi-5: latency" in out
+
+
+@pytest.mark.parametrize("args,message", [
+    (("predict", "resnet18", "--device", "nvidia-h10"), "nvidia-h10"),
+    (("rank", "resnet18", "--max-latency", "30 parsecs"), "malformed duration"),
+    (("rank", "resnet18", "--max-power", "15V"), "malformed power"),
+    (("rank", "resnet18", "--min-throughput", "fast"), "malformed value"),
+    (("rank", "resnet18", "--max-price", "cheap"), "malformed price"),
+])
+def test_bad_input(run_cli, args, message):
+    code, _, err = run_cli(*args)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_unit_parsers():
+    assert parse_duration("30ms") == pytest.approx(0.03)
+    assert parse_duration("0.03s") == pytest.approx(0.03)
+    assert parse_duration("500us") == pytest.approx(5e-4)
+    assert parse_rate("100/s") == 100 and parse_rate("6000/min") == pytest.approx(100)
+    assert parse_power("15W") == 15 and parse_power("0.5kW") == 500
+    assert parse_usd("$1,500") == 1500 and parse_usd("1.5k") == 1500
+    with pytest.raises(RooflineError):
+        parse_duration("-3ms")
