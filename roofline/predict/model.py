@@ -175,6 +175,10 @@ class _OpArrays:
     classes: tuple[OpClass, ...]
     dtypes: tuple[str, ...]
 
+    @property
+    def classes_index_of_conv(self) -> int:
+        return self.classes.index(OpClass.CONV)
+
 
 _CLASSES = tuple(OpClass)
 
@@ -310,6 +314,15 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
                 used_dtypes[dtype] = used
     for dtype, used in used_dtypes.items():
         notes.append(f"no native {dtype} math: runs at the {used} rate")
+    tf32 = device.peaks("tf32")
+    if device.kind == "gpu" and tf32 is not None and tf32.matrix_flops_per_s and "fp32" in arrays.dtypes:
+        # PyTorch lets cuDNN run fp32 convolutions on TF32 tensor cores by default
+        # (torch.backends.cudnn.allow_tf32 = True); fp32 matmuls stay fp32 (allow_tf32 = False).
+        conv_fp32 = (arrays.classes_index_of_conv == arrays.class_index) & \
+            (arrays.dtype_index == arrays.dtypes.index("fp32"))
+        if conv_fp32.any():
+            peak[conv_fp32] = tf32.matrix_flops_per_s
+            notes.append("fp32 convolutions run on TF32 tensor cores (PyTorch's cuDNN default)")
     efficiency = np.array([model.compute_efficiency.get(c, 1.0) for c in arrays.classes])[arrays.class_index]
     with np.errstate(divide="ignore", invalid="ignore"):
         compute_time = np.where(arrays.flops > 0, arrays.flops / (peak * efficiency), 0.0)

@@ -71,6 +71,7 @@ def analyze(model: nn.Module, inputs: InputSpec, *, dtype: str | None = None, na
             seen.add(id(t))
             weight_elements.append((torch_dtype_name(t.dtype), t.numel()))
     modules = module_table(model)
-    layers = sum(1 for m in modules if m.is_leaf and m.path)
+    # layers = leaf modules, as Ultralytics counts them; a model that is one module is one layer
+    layers = sum(1 for m in modules if m.is_leaf and m.path) or 1
     return build_workload(name or type(model).__name__, tr, dtype=dtype, params=params, trainable_params=trainable,
                           layers=layers, modules=modules, weight_elements=weight_elements)

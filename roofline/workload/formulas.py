@@ -136,13 +136,14 @@ def _kept_pairs(s_q: int, s_k: int) -> int:
     return full * (full + 1) // 2 + max(0, s_q - s_k) * s_k
 
 
-def _sdpa(args: tuple, kwargs: dict, outputs: list) -> Cost:
-    # (query, key, value, [attn_mask/bias], dropout_p, is_causal, ...): is_causal is a kwarg or
-    # positional depending on the backend, so look it up by name first.
-    is_causal = kwargs.get("is_causal")
-    if is_causal is None:
-        is_causal = next((a for a in args[3:6] if isinstance(a, bool)), False)
-    return _sdpa_cost(args[0], args[1], args[2], bool(is_causal))
+def _sdpa_with_causal_at(position: int) -> Formula:
+    """SDPA kernels take is_causal at different positions (flash: 4, efficient/cudnn: 6)."""
+    def f(args: tuple, kwargs: dict, outputs: list) -> Cost:
+        is_causal = kwargs.get("is_causal")
+        if is_causal is None:
+            is_causal = args[position] if len(args) > position else False
+        return _sdpa_cost(args[0], args[1], args[2], bool(is_causal))
+    return f
 
 
 def _native_mha(args: tuple, kwargs: dict, outputs: list) -> Cost:
@@ -152,7 +153,7 @@ def _native_mha(args: tuple, kwargs: dict, outputs: list) -> Cost:
     bsz, s_q, e = q.shape
     s_k = k.shape[1]
     head = e // num_heads
-    proj = 3 * bsz * s_q * e * e + bsz * s_q * e * e  # qkv and output projections
+    proj = 2 * bsz * s_q * e * e + 2 * bsz * s_k * e * e  # q and output over s_q; k and v over s_k
     attn = bsz * num_heads * s_q * s_k * head * 2
     macs = proj + attn
     return Cost(2 * macs, macs)
@@ -165,9 +166,14 @@ register(_packets("baddbmm"), OpClass.MATMUL, _baddbmm)
 register(_packets("_int_mm"), OpClass.MATMUL, _int_mm)
 register(_packets("convolution", "_convolution", "mkldnn_convolution", "_slow_conv2d_forward",
                   "cudnn_convolution", "thnn_conv2d"), OpClass.CONV, _conv)
-register(_packets("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention",
-                  "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
-                  "_scaled_dot_product_fused_attention_overrideable"), OpClass.ATTENTION, _sdpa,
+# (query, key, value, dropout_p, is_causal, ...)
+register(_packets("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention"),
+         OpClass.ATTENTION, _sdpa_with_causal_at(4), int8_capable=False)
+# (query, key, value, attn_bias, compute_log_sumexp, dropout_p, is_causal, ...)
+register(_packets("_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention"),
+         OpClass.ATTENTION, _sdpa_with_causal_at(6), int8_capable=False)
+# (query, key, value, attn_bias, dropout_p, is_causal, ...)
+register(_packets("_scaled_dot_product_fused_attention_overrideable"), OpClass.ATTENTION, _sdpa_with_causal_at(5),
          int8_capable=False)
 register(_packets("_native_multi_head_attention"), OpClass.ATTENTION, _native_mha, int8_capable=False)
 

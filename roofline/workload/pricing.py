@@ -20,6 +20,9 @@ from roofline.workload.dtypes import DTYPE_BYTES, is_floating
 from roofline.workload.tracer import RawOp, RawTensor, Trace
 from roofline.workload.types import OpClass, OpRecord, TensorInfo
 
+# Ops that overwrite their first argument without reading it.
+_OVERWRITES_FIRST = frozenset({"aten.copy_.default", "aten.fill_.Scalar", "aten.fill_.Tensor", "aten.zero_.default"})
+
 _FUSIBLE_PRODUCERS = frozenset({OpClass.MATMUL, OpClass.CONV, OpClass.POOLING, OpClass.NORMALIZATION,
                                 OpClass.ELEMENTWISE})
 
@@ -62,7 +65,7 @@ def price(trace: Trace, *, dtype: str | None) -> tuple[list[OpRecord], int]:
         outputs = tuple(TensorInfo(t.shape, t.dtype) for t in raw.outputs)
         read = written = 0
         if not raw.is_view:
-            for t in raw.inputs:
+            for t in (raw.inputs[1:] if raw.op in _OVERWRITES_FIRST else raw.inputs):
                 nbytes = int(t.accessed_numel * _itemsize(t, dtype, capable))
                 read += nbytes
                 key = (t.storage, version.get(t.storage, 0))

@@ -253,7 +253,11 @@ def trace(model: nn.Module, inputs: InputSpec) -> Trace:
             by_identity: dict[int, torch.Tensor] = {}
             for name, t in tensors.items():
                 if id(t) not in by_identity:  # tied weights stay tied
-                    by_identity[id(t)] = _fake_like(fake_mode, t, keep_value=not isinstance(t, nn.Parameter))
+                    # Integer buffers (step counters, index tables) keep their values for `.item()`;
+                    # floating ones (batch-norm statistics) need none, and constants would push
+                    # every op that reads them onto FakeTensor's slow path.
+                    by_identity[id(t)] = _fake_like(fake_mode, t, keep_value=not isinstance(t, nn.Parameter)
+                                                    and not t.is_floating_point())
                 fake_state[name] = by_identity[id(t)]
             _fake_plain_tensor_attributes(model, fake_mode)
             fake_args = tree_map(_fake_input, args, is_leaf=_is_shape)
@@ -265,6 +269,10 @@ def trace(model: nn.Module, inputs: InputSpec) -> Trace:
             handles.append(nn.modules.module.register_module_forward_pre_hook(pre_hook))
             handles.append(nn.modules.module.register_module_forward_hook(post_hook))
             model.eval()
+            # The fused fast paths of nn.MultiheadAttention / TransformerEncoderLayer hide their
+            # matmuls inside one op; the standard path exposes linear + SDPA to the counter.
+            fastpath = torch.backends.mha.get_fastpath_enabled()
+            torch.backends.mha.set_fastpath_enabled(False)
             with torch.no_grad(), recorder:
                 try:
                     out = torch.func.functional_call(model, fake_state, fake_args, fake_kwargs, strict=False)
@@ -279,6 +287,8 @@ def trace(model: nn.Module, inputs: InputSpec) -> Trace:
     finally:
         for h in handles:
             h.remove()
+        if "fastpath" in locals():
+            torch.backends.mha.set_fastpath_enabled(fastpath)
         _restore(snapshot)
     return Trace(recorder.ops, input_storages, weight_storages, output_storages, input_shapes,
                  dict(recorder.unsupported))

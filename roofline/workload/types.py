@@ -57,7 +57,7 @@ class OpRecord:
     macs: int
     bytes_read: int
     bytes_written: int
-    bytes_fused: int = 0  # bytes read + written once fusible chains are merged (see fusion.py)
+    bytes_fused: int = 0  # bytes read + written once fusible chains are merged (see pricing.py)
     dtype: str = "fp32"  # the dtype its math runs in (selects the device peak)
     is_view: bool = False
     supported: bool = True  # False: no FLOP formula, counted as 0 FLOPs
