@@ -196,3 +196,39 @@ def test_peak_activation_tracks_live_tensors():
     w = roofline.analyze(model, (1, 100))
     # largest moment: the 1000-wide activation and its relu output are both alive, or input + hidden
     assert w.peak_activation_bytes == (1000 + 1000) * FP32
+
+
+def test_sdpa_kernels_read_is_causal_at_their_own_position():
+    from roofline.workload import formulas
+
+    q = torch.empty(1, 2, 8, 4, device="meta")
+    efficient = formulas.lookup(torch.ops.aten._scaled_dot_product_efficient_attention.default)
+    # (q, k, v, attn_bias, compute_log_sumexp=True, dropout_p, is_causal=False): not causal
+    assert efficient.formula((q, q, q, None, True, 0.0, False), {}, []).causal_useful_flops is None
+    assert efficient.formula((q, q, q, None, False, 0.0, True), {}, []).causal_useful_flops is not None
+    flash = formulas.lookup(torch.ops.aten._scaled_dot_product_flash_attention.default)
+    assert flash.formula((q, q, q, 0.0, True), {}, []).causal_useful_flops is not None
+
+
+def test_cross_attention_projects_keys_over_their_own_length():
+    mha = nn.MultiheadAttention(32, 4, batch_first=True)
+    f = Fn(lambda q, kv: mha(q, kv, kv, need_weights=False)[0])
+    w = roofline.analyze(f, ((1, 8, 32), (1, 20, 32)))
+    projections = 8 * 32 * 32 * 2 + 20 * 32 * 32 * 2  # q and out over 8 tokens, k and v over 20
+    attention = 2 * 8 * 20 * 32  # scores and weighted sum over all heads
+    assert w.macs == projections + attention
+
+
+def test_transformer_encoder_layer_is_fully_supported():
+    w = roofline.analyze(nn.TransformerEncoderLayer(64, 4, dim_feedforward=128, batch_first=True), (2, 16, 64))
+    assert not w.unsupported_ops and any(o.op_class is OpClass.ATTENTION for o in w.ops)
+
+
+def test_copy_into_a_tensor_does_not_read_the_destination():
+    def fill(x):
+        out = torch.empty_like(x)
+        out.copy_(x)
+        return out
+
+    (op,) = [o for o in roofline.analyze(Fn(fill), (4, 8)).ops if o.op.startswith("aten.copy_")]
+    assert op.bytes_read == 32 * FP32 and op.bytes_written == 32 * FP32
