@@ -94,14 +94,14 @@ class Prediction:
     bytes: int
     achieved_flops_per_s: float
     achieved_bandwidth_bytes_per_s: float
-    compute_utilization: float  # achieved FLOP/s / peak FLOP/s of the workload's dtype
-    bandwidth_utilization: float
-    bound: str  # where most of the time goes: "compute" or "memory"
+    compute_utilization: float  # share of the latency compute would be busy at 100 % of the peaks used
+    bandwidth_utilization: float  # same for memory traffic at the bandwidth of each op's level
+    bound: str  # where most of the time goes: "compute", "memory" or "overhead" (dispatch/launch)
     compute_bound_share: float
     memory_bound_share: float
     overhead_share: float
-    peak_flops_per_s: float
-    bandwidth_bytes_per_s: float
+    peak_flops_per_s: float  # FLOP-weighted peak of the units the ops use
+    bandwidth_bytes_per_s: float  # main memory (or host link)
     memory: MemoryFit
     energy: Energy
     tdp_w: float | None
@@ -348,13 +348,18 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
     compute_bound = compute_time >= memory_time
     flops_total = int(arrays.flops.sum())
     bytes_total = int(nbytes.sum())
-    main_dtype = workload.dtype if workload.dtype in FALLBACK else "fp32"
-    model_peak = (peak_for(device, main_dtype, True) or (0.0, "", ""))[0]
+    # Utilisation = share of the latency the resource would be busy at 100 % of its peak, with
+    # each op at the peak it actually uses (TF32 convs, a cache level's bandwidth...).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ideal_compute = np.where(arrays.flops > 0, arrays.flops / peak, 0.0)
+    ideal_memory = nbytes / bandwidth
+    compute_util = float(ideal_compute.sum() / latency)
+    bandwidth_util = float(ideal_memory.sum() / latency)
+    effective_peak = flops_total / float(ideal_compute.sum()) if ideal_compute.sum() > 0 else 0.0
     main_bw = levels[-1].bandwidth_bytes_per_s
     achieved_flops = flops_total / latency
     achieved_bw = bytes_total / latency
-    compute_util = achieved_flops / model_peak if model_peak else 0.0
-    bandwidth_util = achieved_bw / main_bw if main_bw else 0.0
+    model_peak = effective_peak
 
     fit = memory_fit(workload.weight_bytes, workload.peak_activation_bytes, device, streamed=streamed)
     energy = estimate_energy(latency, max(compute_util, bandwidth_util), workload.batch, device, model.power)
@@ -374,6 +379,8 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
         ]
     compute_share = float(busy[compute_bound].sum() / latency)
     memory_share = float(busy[~compute_bound].sum() / latency)
+    overhead_share = float(overhead.sum() / latency)
+    shares = {"compute": compute_share, "memory": memory_share, "overhead": overhead_share}
     return Prediction(
         device=device.id,
         device_name=device.name,
@@ -392,10 +399,10 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
         achieved_bandwidth_bytes_per_s=achieved_bw,
         compute_utilization=compute_util,
         bandwidth_utilization=bandwidth_util,
-        bound="compute" if compute_share >= memory_share else "memory",
+        bound=max(shares, key=shares.get),
         compute_bound_share=compute_share,
         memory_bound_share=memory_share,
-        overhead_share=float(overhead.sum() / latency),
+        overhead_share=overhead_share,
         peak_flops_per_s=model_peak,
         bandwidth_bytes_per_s=main_bw,
         memory=fit,
