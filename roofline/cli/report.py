@@ -120,6 +120,7 @@ def report(models, imgsz, input_shape, batch, dtype, runtime, tier, device_ids, 
     from roofline.report import CostAssumptions, build_report, check_output_path, write_report
 
     start = time.perf_counter()
+    runtime = runtime or "eager"
     if out is None and not as_json:
         raise OptionError("give --out report.html or --out report.md (or --json for the data)")
     if out is not None:
@@ -173,6 +174,7 @@ def plan(model, qps, p99_latency, device_ids, kinds, batch_max, dtype, input_sha
     from roofline.planning import batch_sizes, load_workloads, plan_workloads
     from roofline.ranking import parse_duration, parse_rate
 
+    runtime = runtime or "eager"
     rate = parse_rate(qps)
     limit = parse_duration(p99_latency) if p99_latency is not None else None
     electricity_usd = parse_electricity(electricity)

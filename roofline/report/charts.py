@@ -63,7 +63,8 @@ def _save(fig: Any, fmt: str) -> bytes:
     import matplotlib
 
     with matplotlib.rc_context({"svg.hashsalt": "roofline", "svg.fonttype": "path"}):
-        fig.savefig(buf, format=fmt, dpi=150, bbox_inches="tight", metadata=metadata)
+        # constrained layout already keeps titles and legends inside the figure: no tight-bbox pass
+        fig.savefig(buf, format=fmt, dpi=150, metadata=metadata)
     return buf.getvalue()
 
 
@@ -187,7 +188,10 @@ def pareto_chart(section: ModelSection, fmt: str = "svg") -> bytes:
                    label="no purchase price: energy-only cost (not comparable)")
     if front:
         ax.step([r.latency_s for r in front], [r.cost_usd_per_million for r in front], where="post",
-                color="tab:red", linewidth=1.2, zorder=2, label="Pareto front: no device is both faster and cheaper")
+                color="tab:red", linewidth=1.2, zorder=2)
+        ax.scatter([r.latency_s for r in front], [r.cost_usd_per_million for r in front], s=110,
+                   facecolors="none", edgecolors="tab:red", linewidths=1.4, zorder=4,
+                   label="Pareto front: no device is both faster and cheaper")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.xaxis.set_major_formatter(EngFormatter(unit="s", places=0))
