@@ -331,3 +331,13 @@ def test_markdown_write_failure_keeps_previous_report(tmp_path, monkeypatch):
     after = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     assert after == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_generate_report_from_a_model_name(tmp_path):
+    from roofline.report import generate_report
+
+    written = generate_report(["resnet18"], tmp_path / "r.md", devices=["nvidia-l4", "raspberry-pi-5"], batch=2,
+                              electricity_usd_per_kwh=0.3, years=5, utilization=0.25)
+    text = written.path.read_text(encoding="utf-8")
+    assert "batch 2" in text and "0.3 USD/kWh" in text and "5 years" in text and "25 % of the time" in text
+    assert len(written.images) == 2 and all(p.exists() for p in written.images)
