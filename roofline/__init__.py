@@ -24,6 +24,7 @@ _EXPORTS: dict[str, str] = {
     "rank": "roofline.ranking",
     "Constraints": "roofline.ranking",
     "plan": "roofline.planning",
+    "sweep": "roofline.planning",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
