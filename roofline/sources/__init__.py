@@ -3,7 +3,9 @@
 ``load_model(spec)`` accepts:
 - ``resnet50`` or ``torchvision:resnet50``: a torchvision classification model;
 - ``ultralytics:yolo11n.yaml``: any Ultralytics model YAML, built offline;
-- ``package.module:callable``: user code returning an ``nn.Module``.
+- ``package.module:callable``: user code returning an ``nn.Module``;
+- ``hf:PRESET`` or ``hf:path/to/config.json``: a decoder-only language model built by transformers
+  from its configuration (presets: llama-3-8b, llama-3-70b, mistral-7b, qwen2.5-7b, mixtral-8x7b...).
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from roofline.sources.torchvision_models import BuiltModel
 
 ACCEPTED_FORMS = ("a torchvision model name (resnet50, torchvision:vit_b_16)",
                   "ultralytics:<model>.yaml (e.g. ultralytics:yolo11n.yaml)",
-                  "package.module:callable returning an nn.Module")
+                  "package.module:callable returning an nn.Module",
+                  "hf:<preset> or hf:<path to config.json> for a decoder-only LLM (e.g. hf:llama-3-8b)")
 
 
 def _unknown(spec: str) -> UnknownModelError:
@@ -42,6 +45,10 @@ def load_model(spec: str) -> BuiltModel:
             return torchvision_models.build(rest)
         except UnknownModelError:
             raise _unknown(spec) from None
+    if sep and prefix == "hf":
+        from roofline.sources import hf
+
+        return hf.build(rest)
     if sep and prefix in ("ultralytics", "yolo"):
         from roofline.sources import ultralytics_models
 
