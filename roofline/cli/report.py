@@ -166,14 +166,25 @@ def report(models, imgsz, input_shape, batch, dtype, runtime, tier, device_ids, 
 @_YEARS_OPTION
 @_CATALOG_OPTION
 @_STRICT_OPTION
+@click.option("--prompt", type=int, default=None, help="hf: models: prompt tokens per request.")
+@click.option("--generate", type=int, default=None, help="hf: models: generated tokens per request.")
+@click.option("--weights", default=None, help="hf: models: weight-only quantisation (int8, int4).")
+@click.option("--kv-dtype", default=None, help="hf: models: KV-cache dtype.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (SI units, USD).")
 def plan(model, qps, p99_latency, device_ids, kinds, batch_max, dtype, input_shape, imgsz, runtime, tier,
-         electricity, years, catalogs, strict, as_json):
-    """Plan capacity: per device the best batch size, units needed, power and cost, lowest TCO first."""
+         electricity, years, catalogs, strict, prompt, generate, weights, kv_dtype, as_json):
+    """Plan capacity: per device the best batch size, units needed, power and cost, lowest TCO first.
+
+    For language models (hf:...), QPS is requests per second of --prompt + --generate tokens.
+    """
     from roofline.cli._render import emit_json, seconds, stdout, table
     from roofline.planning import batch_sizes, load_workloads, plan_workloads
     from roofline.ranking import parse_duration, parse_rate
 
+    if model.startswith("hf:"):
+        _plan_llm(model, qps, p99_latency, device_ids, kinds, batch_max, dtype, runtime, tier, electricity, years,
+                  catalogs, strict, prompt, generate, weights, kv_dtype, as_json)
+        return
     runtime = runtime or "eager"
     rate = parse_rate(qps)
     limit = parse_duration(p99_latency) if p99_latency is not None else None
@@ -213,3 +224,42 @@ def plan(model, qps, p99_latency, device_ids, kinds, batch_max, dtype, input_sha
                            [(e.device, e.category, e.reason) for e in result.excluded]))
     stdout.print(f"assumption: {result.assumption}. TCO = purchase + years x electricity; devices without a "
                  "price or power figure come last.", highlight=False, soft_wrap=True)
+
+
+def _plan_llm(model, qps, p99_latency, device_ids, kinds, batch_max, dtype, runtime, tier, electricity, years,
+              catalogs, strict, prompt, generate, weights, kv_dtype, as_json) -> None:
+    """`roofline plan hf:...`: requests of prompt + generated tokens (roofline.llm.plan)."""
+    from roofline.cli._render import emit_json, seconds, stdout, table
+    from roofline.llm.plan import plan_llm
+    from roofline.ranking import parse_duration, parse_rate
+
+    catalog = _load(catalogs, strict)
+    specs = _devices(catalog, device_ids, kinds)
+    result = plan_llm(model, requests_per_s=parse_rate(qps), prompt=prompt, generate=generate, dtype=dtype,
+                      weights=weights, kv_dtype=kv_dtype, devices=specs, batch_max=parse_batch_max(batch_max),
+                      max_latency_s=parse_duration(p99_latency) if p99_latency else None,
+                      runtime=runtime or "compiled", tier=tier,
+                      electricity_usd_per_kwh=parse_electricity(electricity), years=parse_years(years))
+    if as_json:
+        emit_json(result.to_dict())
+        return
+
+    def usd(v):
+        return f"${v:,.0f}" if v is not None else "-"
+
+    body = [(i, r.device, r.batch, r.units, seconds(r.ttft_s), seconds(r.tpot_s), seconds(r.worst_latency_s),
+             f"{r.tokens_per_s_per_unit:,.0f}", f"{r.power_w:,.0f} W" if r.power_w is not None else "-",
+             usd(r.purchase_usd), usd(r.energy_usd_per_year), usd(r.tco_usd),
+             f"{r.usd_per_million_tokens:.3g}" if r.usd_per_million_tokens is not None else "-")
+            for i, r in enumerate(result.rows, 1)]
+    title = (f"{result.model}: {result.requests_per_s:g} requests/s of {result.prompt} + {result.generate} tokens "
+             f"({result.tokens_per_s:,.0f} output tokens/s), {result.dtype} weights {result.weights}, "
+             f"{result.runtime} runtime; lowest {result.years:g}-year TCO first")
+    stdout.print(table(title, [("#", "right"), ("device", "left"), ("batch", "right"), ("units", "right"),
+                               ("TTFT", "right"), ("TPOT", "right"), ("worst latency", "right"),
+                               ("tok/s/unit", "right"), ("power", "right"), ("purchase", "right"),
+                               ("energy/yr", "right"), ("TCO", "right"), ("$/M tokens", "right")], body))
+    if result.excluded:
+        stdout.print(table("excluded", [("device", "left"), ("reason", "left"), ("detail", "left")],
+                           [(e.device, e.category, e.reason) for e in result.excluded]))
+    stdout.print(f"assumption: {result.assumption}", highlight=False, soft_wrap=True)
