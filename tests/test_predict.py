@@ -192,3 +192,40 @@ def test_70b_fp16_excludes_every_device_below_140_gb(catalog):
                 assert "needs" in excluded[device.id].reason and "has" in excluded[device.id].reason
     assert all(p.memory.fits is not False for p in result.ranked)
     assert any(e.category == "memory" for e in result.excluded)
+
+
+def test_calibrated_tier_uses_measured_class_parameters(matmul_workload, relu_workload):
+    block = {"eager": {
+        "overhead_s": 5e-6,
+        "memory_levels": [
+            {"name": "L2", "max_working_set_bytes": 1 << 20, "bandwidth_bytes_per_s": 200e9},
+            {"name": "DRAM", "max_working_set_bytes": None, "bandwidth_bytes_per_s": 20e9},
+        ],
+        "op_classes": {
+            "matmul/fp32": {"peak_flops_per_s": 100e9, "bandwidth_fraction": None, "overhead_s": 20e-6},
+            "elementwise/fp32": {"peak_flops_per_s": None, "bandwidth_fraction": 0.5, "overhead_s": 3e-6},
+        },
+    }}
+    device = DeviceSpec.from_yaml_dict({**synthetic().to_yaml_dict(), "calibration": block})
+    p = predict(matmul_workload, device)
+    assert p.tier == "calibrated"
+    # 536,870,912 FLOPs at the measured 100 GFLOP/s + the class's 20 us fixed cost; its 6.3 MB
+    # stream from DRAM at 20 GB/s (no measured fraction: 1.0) take 315 us < 5,369 us
+    assert p.latency_s == pytest.approx(536_870_912 / 100e9 + 20e-6)
+    r = predict(relu_workload, device)
+    # 8,388,608 bytes > 1 MiB: DRAM at 0.5 x 20 GB/s, + 3 us
+    assert r.latency_s == pytest.approx(8_388_608 / 10e9 + 3e-6)
+    assert predict(relu_workload, device, tier="datasheet").tier == "datasheet"
+
+
+def test_calibrated_host_without_datasheet_peaks_uses_measured_ones(matmul_workload):
+    block = {"eager": {"overhead_s": 5e-6,
+                       "memory_levels": [{"name": "DRAM", "max_working_set_bytes": None,
+                                          "bandwidth_bytes_per_s": 20e9}],
+                       "op_classes": {"matmul/fp32": {"peak_flops_per_s": 80e9, "overhead_s": 1e-6}}}}
+    host = DeviceSpec.from_yaml_dict({"id": "host-x", "name": "host", "vendor": "x", "kind": "cpu",
+                                      "sources": SOURCE, "calibration": block})
+    p = predict(matmul_workload, host)
+    assert p.latency_s == pytest.approx(536_870_912 / 80e9 + 1e-6)
+    with pytest.raises(DeviceUnusable):
+        predict(matmul_workload, host, tier="datasheet")

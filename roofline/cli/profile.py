@@ -16,8 +16,12 @@ def model_options(f):
     return f
 
 
-def load_workload(model: str, *, imgsz: int | None, input_shape: str | None, batch: int | None, dtype: str | None):
-    """Resolve MODEL and its input, and count its work (shared by profile, predict, rank...)."""
+def load_workload(model: str, *, imgsz: int | None, input_shape: str | None, batch: int | None, dtype: str | None,
+                  with_model: bool = False):
+    """Resolve MODEL and its input, and count its work (shared by profile, predict, rank...).
+
+    ``with_model=True`` returns (workload, module, input shape) for commands that also run it.
+    """
     from roofline.sources import load_model
     from roofline.sources.shapes import resolve_input_shape
     from roofline.workload import analyze
@@ -26,7 +30,8 @@ def load_workload(model: str, *, imgsz: int | None, input_shape: str | None, bat
     dtype = normalize_dtype(dtype)
     built = load_model(model)
     shape = resolve_input_shape(model, built.default_input_shape, imgsz=imgsz, input_shape=input_shape, batch=batch)
-    return analyze(built.model, shape, dtype=dtype, name=model)
+    workload = analyze(built.model, shape, dtype=dtype, name=model)
+    return (workload, built.model, shape) if with_model else workload
 
 
 @click.command()
@@ -35,8 +40,11 @@ def load_workload(model: str, *, imgsz: int | None, input_shape: str | None, bat
 @click.option("--by", type=click.Choice(["layer", "module", "op"]), default="layer", show_default=True,
               help="Group rows by leaf layer, top-level module, or aten op.")
 @click.option("--top", "top_k", type=int, default=None, help="Show only the K rows with the most FLOPs.")
+@click.option("--measure", is_flag=True, help="Also run the model for real on this host's CPU and report its "
+                                             "median latency (fp32, warm-up and repeats).")
+@click.option("--threads", type=int, default=None, help="CPU threads for --measure (default: torch's).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table.")
-def profile(model: str, imgsz, input_shape, batch, dtype, by, top_k, as_json) -> None:
+def profile(model: str, imgsz, input_shape, batch, dtype, by, top_k, measure, threads, as_json) -> None:
     """Count FLOPs, bytes and parameters of MODEL per op, on fake tensors.
 
     MODEL: a torchvision name (resnet50), ultralytics:yolo11n.yaml, or package.module:callable.
@@ -45,9 +53,17 @@ def profile(model: str, imgsz, input_shape, batch, dtype, by, top_k, as_json) ->
     from roofline.workload.profile import print_profile
     from roofline.workload.summary import group, top
 
-    workload = load_workload(model, imgsz=imgsz, input_shape=input_shape, batch=batch, dtype=dtype)
+    workload, module, shape = load_workload(model, imgsz=imgsz, input_shape=input_shape, batch=batch, dtype=dtype,
+                                            with_model=True)
+    measured = None
+    if measure:
+        from roofline.measure import measure_latency
+
+        measured = measure_latency(module, shape, threads=threads)
     if as_json:
         data = workload.to_dict()
+        if measured is not None:
+            data["measured"] = measured.to_dict()
         data["rows"] = [r.to_dict() for r in top(group(workload, by), top_k)]
         data["group_by"] = by
         emit_json(data)
@@ -56,4 +72,8 @@ def profile(model: str, imgsz, input_shape, batch, dtype, by, top_k, as_json) ->
 
             warn(f"no FLOP formula for {', '.join(sorted(workload.unsupported_ops))}: counted as 0 FLOPs")
         return
-    print_profile(workload, by=by, k=top_k)
+    extra = None
+    if measured is not None:
+        extra = (f"measured {measured.latency_s * 1e3:.2f} ms/forward on this host's CPU ({measured.threads} threads, "
+                 f"median of {measured.repeats}{', noisy' if measured.noisy else ''})")
+    print_profile(workload, by=by, k=top_k, extra_summary=extra)

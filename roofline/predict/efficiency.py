@@ -69,17 +69,18 @@ def parse_tier(value: str | Tier | None) -> Tier | None:
 
 
 @dataclass(frozen=True)
-class SaturatingCurve:
-    """Achieved FLOP/s of an op class as a function of its FLOPs: P_max * F / (F + F_half).
+class ClassParams:
+    """Measured parameters of one op class at one dtype (calibrated tier):
 
-    Equivalently time = (F + F_half) / P_max: a fixed cost plus a peak-rate term.
+    time = max(F / peak_flops_per_s, B / (bandwidth_fraction x level bandwidth)) + overhead_s
+
+    A parameter the calibration could not determine (no compute-bound or no memory-bound
+    case) is None and falls back to the datasheet path.
     """
 
-    peak_flops_per_s: float
-    half_saturation_flops: float
-
-    def time_s(self, flops: float) -> float:
-        return (flops + self.half_saturation_flops) / self.peak_flops_per_s
+    peak_flops_per_s: float | None
+    bandwidth_fraction: float | None
+    overhead_s: float | None
 
 
 @dataclass(frozen=True)
@@ -101,9 +102,10 @@ class ExecutionModel:
     memory_efficiency: float  # fraction of peak bandwidth, for every level
     overhead_s: float  # fixed cost per (non-view) op
     fused_bytes: bool
-    # calibrated extras (None in the datasheet and SOL tiers)
-    curves: dict[str, SaturatingCurve] = field(default_factory=dict)  # op class (or "depthwise-conv") -> curve
+    # calibrated extras (empty in the datasheet and SOL tiers)
+    class_params: dict[tuple[str, str], ClassParams] = field(default_factory=dict)  # (class, dtype) -> params
     levels: tuple[MemoryLevel, ...] = ()  # measured levels; empty = derive from the catalog
+    measured_peaks: dict[str, float] = field(default_factory=dict)  # dtype -> best measured FLOP/s
     power: dict[str, Any] | None = None  # measured power: idle_w, load_w
 
 
@@ -151,27 +153,51 @@ def sol_model(runtime: Runtime) -> ExecutionModel:
 def calibrated_model(calibration: dict[str, Any], kind: str, runtime: Runtime) -> ExecutionModel | None:
     """The execution model stored by ``roofline calibrate`` for this runtime, or None if absent.
 
-    Op classes the calibration did not measure keep their datasheet defaults.
+    The block is ``CalibrationFit.to_dict()`` (roofline.calibration.fit): ``overhead_s``,
+    ``memory_levels`` (sustained bandwidth per level) and ``op_classes`` ("matmul/fp32": peak,
+    bandwidth fraction and overhead per class). Op classes it did not measure keep the datasheet
+    efficiencies.
     """
     block = (calibration or {}).get(runtime.value)
     if not block:
         return None
     base = DEFAULTS.get((runtime, kind)) or DEFAULTS[(runtime, "cpu")]
     compute, memory_eff, overhead = dict(base[0]), base[1], base[2]
-    curves: dict[str, SaturatingCurve] = {}
-    for name, entry in (block.get("compute") or {}).items():
-        try:
-            curves[name] = SaturatingCurve(float(entry["peak_flops_per_s"]), float(entry["half_saturation_flops"]))
-        except (KeyError, TypeError, ValueError):
-            raise RooflineError(f"calibration.{runtime.value}.compute.{name}: expected peak_flops_per_s and "
-                                "half_saturation_flops") from None
-    levels = tuple(
-        MemoryLevel(str(lv.get("name", f"L{i}")), float(lv.get("max_bytes") or float("inf")),
-                    float(lv["bandwidth_bytes_per_s"]))
-        for i, lv in enumerate((block.get("memory") or {}).get("levels") or [])
-    )
-    if "overhead_s" in block:
-        overhead = float(block["overhead_s"])
+    try:
+        params: dict[tuple[str, str], ClassParams] = {}
+        measured: dict[str, float] = {}
+        for key, entry in (block.get("op_classes") or {}).items():
+            op_class, _, dtype = key.partition("/")
+            params[(op_class, dtype or "fp32")] = ClassParams(
+                _opt_float(entry.get("peak_flops_per_s")), _opt_float(entry.get("bandwidth_fraction")),
+                _opt_float(entry.get("overhead_s")))
+            peak = _opt_float(entry.get("peak_flops_per_s"))
+            if peak and op_class in ("matmul", "conv"):
+                measured[dtype or "fp32"] = max(measured.get(dtype or "fp32", 0.0), peak)
+        levels = []
+        for i, lv in enumerate(block.get("memory_levels") or []):
+            bandwidth = _opt_float(lv.get("bandwidth_bytes_per_s"))
+            if not bandwidth:
+                continue  # a level eager PyTorch could not resolve defers to the next measured one
+            size = _opt_float(lv.get("max_working_set_bytes"))
+            levels.append(MemoryLevel(str(lv.get("name", f"level{i}")), size if size else float("inf"), bandwidth))
+        if levels and levels[-1].max_bytes != float("inf"):
+            last = levels[-1]
+            levels[-1] = MemoryLevel(last.name, float("inf"), last.bandwidth_bytes_per_s)
+        if block.get("overhead_s") is not None:
+            overhead = float(block["overhead_s"])
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise RooflineError(f"calibration.{runtime.value}: malformed calibration block ({exc})") from None
     power = block.get("power") if isinstance(block.get("power"), dict) else None
+    if power is not None and (power.get("idle_w") is None or power.get("load_w") is None):
+        power = None
     return ExecutionModel(runtime, Tier.CALIBRATED, compute, 1.0 if levels else memory_eff, overhead,
-                          fused_bytes=runtime is Runtime.COMPILED, curves=curves, levels=levels, power=power)
+                          fused_bytes=runtime is Runtime.COMPILED, class_params=params, levels=tuple(levels),
+                          measured_peaks=measured, power=power)
+
+
+def _opt_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if value > 0 else None

@@ -172,6 +172,7 @@ class _OpArrays:
     dtype_index: np.ndarray
     matrix: np.ndarray  # may use matrix units
     depthwise: np.ndarray
+    cal_class_index: np.ndarray  # index into CALIBRATION_CLASSES
     classes: tuple[OpClass, ...]
     dtypes: tuple[str, ...]
 
@@ -181,6 +182,25 @@ class _OpArrays:
 
 
 _CLASSES = tuple(OpClass)
+# The op classes the calibration suite measures (roofline.calibration), and where each traced op
+# class takes its measured parameters from.
+CALIBRATION_CLASSES = ("matmul", "conv", "depthwise_conv", "elementwise", "reduction", "softmax", "normalization")
+_CALIBRATION_CLASS_OF = {
+    OpClass.MATMUL: "matmul", OpClass.ATTENTION: "matmul", OpClass.CONV: "conv",
+    OpClass.ELEMENTWISE: "elementwise", OpClass.DATA_MOVEMENT: "elementwise", OpClass.OTHER: "elementwise",
+    OpClass.VIEW: "elementwise", OpClass.REDUCTION: "reduction", OpClass.POOLING: "reduction",
+    OpClass.NORMALIZATION: "normalization",
+}
+
+
+def _calibration_class(op) -> int:
+    if op.op_class is OpClass.CONV and _is_depthwise(op):
+        name = "depthwise_conv"
+    elif "softmax" in op.op:
+        name = "softmax"
+    else:
+        name = _CALIBRATION_CLASS_OF[op.op_class]
+    return CALIBRATION_CLASSES.index(name)
 
 
 def _is_depthwise(op) -> bool:
@@ -211,6 +231,7 @@ def op_arrays(workload: Workload) -> _OpArrays:
         dtype_index=np.fromiter((dtype_pos[d] for d in op_dtypes), dtype=np.int64, count=len(ops)),
         matrix=np.fromiter((op.op_class in MATMUL_CLASSES for op in ops), dtype=bool, count=len(ops)),
         depthwise=np.fromiter((_is_depthwise(op) for op in ops), dtype=bool, count=len(ops)),
+        cal_class_index=np.fromiter((_calibration_class(op) for op in ops), dtype=np.int64, count=len(ops)),
         classes=_CLASSES,
         dtypes=dtypes,
     )
@@ -220,9 +241,15 @@ def op_arrays(workload: Workload) -> _OpArrays:
 
 # ------------------------------------------------------------------ device facts
 
-def peak_for(device: DeviceSpec, dtype: str, matrix: bool) -> tuple[float, str, str] | None:
-    """(FLOP/s, dtype actually used, units) for an op of ``dtype``; None when no path exists."""
+def peak_for(device: DeviceSpec, dtype: str, matrix: bool,
+             measured: dict[str, float] | None = None) -> tuple[float, str, str] | None:
+    """(FLOP/s, dtype actually used, units) for an op of ``dtype``; None when no path exists.
+
+    ``measured``: peaks a calibration measured, used where the catalog has none (a host
+    calibrated without a catalog base)."""
     for candidate in FALLBACK.get(dtype, (dtype,)):
+        if device.peaks(candidate) is None and measured and candidate in measured:
+            return measured[candidate], candidate, "measured"
         peaks = device.peaks(candidate)
         if peaks is None:
             continue
@@ -300,9 +327,9 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
             mask = (arrays.dtype_index == d_index) & (arrays.matrix == is_matrix)
             if not mask.any():
                 continue
-            found = peak_for(device, dtype, is_matrix)
+            found = peak_for(device, dtype, is_matrix, model.measured_peaks)
             if found is None:
-                available = device.peak_flops_by_dtype()
+                available = device.peak_flops_by_dtype() or model.measured_peaks
                 if not available:
                     raise DeviceUnusable("missing spec", f"{device.id}: no compute peak in the catalog")
                 raise DeviceUnusable("dtype", f"{device.id}: no path for {dtype} math (has {', '.join(available)})"
@@ -326,8 +353,6 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
     efficiency = np.array([model.compute_efficiency.get(c, 1.0) for c in arrays.classes])[arrays.class_index]
     with np.errstate(divide="ignore", invalid="ignore"):
         compute_time = np.where(arrays.flops > 0, arrays.flops / (peak * efficiency), 0.0)
-    if model.curves:
-        compute_time = _apply_curves(compute_time, arrays, model, device)
 
     # attainable bandwidth per op: innermost level its working set fits in
     nbytes = arrays.bytes_fused if model.fused_bytes else arrays.bytes_unfused
@@ -339,6 +364,8 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
         level_index[fits] = i
     memory_time = nbytes / (bandwidth * model.memory_efficiency)
     overhead = np.where(arrays.active, model.overhead_s, 0.0)
+    if model.class_params:
+        _apply_class_params(model, arrays, nbytes, bandwidth, compute_time, memory_time, overhead)
     busy = np.maximum(compute_time, memory_time)
     time = busy + overhead
     latency = float(time.sum())
@@ -415,19 +442,20 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
     )
 
 
-def _apply_curves(compute_time: np.ndarray, arrays: _OpArrays, model: ExecutionModel,
-                  device: DeviceSpec) -> np.ndarray:
-    """Calibrated tier: op classes with a measured saturating curve use it instead of peak x efficiency."""
-    out = compute_time.copy()
-    for c_index, op_class in enumerate(arrays.classes):
-        for depthwise in (False, True):
-            name = "depthwise-conv" if depthwise else op_class.value
-            curve = model.curves.get(name)
-            if curve is None:
-                continue
-            mask = (arrays.class_index == c_index) & (arrays.depthwise == depthwise) & (arrays.flops > 0)
-            if depthwise and op_class is not OpClass.CONV:
-                continue
-            if mask.any():
-                out[mask] = (arrays.flops[mask] + curve.half_saturation_flops) / curve.peak_flops_per_s
-    return out
+def _apply_class_params(model: ExecutionModel, arrays: _OpArrays, nbytes: np.ndarray, bandwidth: np.ndarray,
+                        compute_time: np.ndarray, memory_time: np.ndarray, overhead: np.ndarray) -> None:
+    """Calibrated tier: ops of a measured class and dtype take its peak, bandwidth fraction and
+    fixed cost (in place); anything the calibration did not determine keeps the default."""
+    for (name, dtype), params in model.class_params.items():
+        if name not in CALIBRATION_CLASSES or dtype not in arrays.dtypes:
+            continue
+        mask = (arrays.cal_class_index == CALIBRATION_CLASSES.index(name)) & \
+            (arrays.dtype_index == arrays.dtypes.index(dtype)) & arrays.active
+        if not mask.any():
+            continue
+        if params.peak_flops_per_s:
+            compute_time[mask] = arrays.flops[mask] / params.peak_flops_per_s
+        if params.bandwidth_fraction:
+            memory_time[mask] = nbytes[mask] / (params.bandwidth_fraction * bandwidth[mask])
+        if params.overhead_s is not None:
+            overhead[mask] = params.overhead_s

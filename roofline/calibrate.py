@@ -1,0 +1,113 @@
+"""Calibrate this host: run the microbenchmark suite, fit it, write a complete device file.
+
+The device file starts from a catalog device (``base``) or from facts detected on the host
+(CPU model, cores, caches, memory size), and gets a ``calibration:`` block keyed by runtime
+(``eager``) holding the fitted figures (docs/calibration.md). Predictions from a device with
+that block use the ``calibrated`` tier.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+from roofline.catalog import DeviceSpec
+from roofline.errors import RooflineError
+
+DETECTED = "detected on this host by roofline calibrate (/proc/cpuinfo, /proc/meminfo, sysfs)"
+
+
+def slugify(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug or "host"
+
+
+def default_device_id(host_cpu_model: str, base: DeviceSpec | None) -> str:
+    return f"{base.id}-calibrated" if base is not None else f"host-{slugify(host_cpu_model)}"
+
+
+def _meminfo_bytes() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def detected_device(host: Any, device_id: str) -> dict[str, Any]:
+    """A device dict from host facts alone: identity, cores, caches, memory size. No peaks are
+    invented: predictions for it come from the calibration block."""
+    caches = []
+    for cache in host.caches:
+        if cache.kind == "Instruction":
+            continue
+        instances = max(1, host.logical_cpus // max(1, cache.shared_cpus))
+        caches.append({"level": cache.name, "size": f"{cache.size_bytes} B", "instances": instances})
+    data: dict[str, Any] = {
+        "id": device_id,
+        "name": f"{host.cpu_model} (this host, {host.logical_cpus} CPUs)",
+        "vendor": host.cpu_model.split()[0] if host.cpu_model else "unknown",
+        "kind": "cpu",
+        "compute_units": host.logical_cpus,
+        "compute_unit_name": "logical CPU",
+        "memory": {"caches": caches},
+        "notes": "Written by `roofline calibrate` from facts detected on the host; datasheet peaks are unknown, "
+                 "so predictions use the calibration block.",
+        "sources": [{"document": DETECTED, "title": f"host facts of {host.cpu_model}",
+                     "fields": ["compute_units", "memory"], "retrieved": _dt.date.today().isoformat()}],
+    }
+    mem = _meminfo_bytes()
+    if mem:
+        data["memory"]["capacity"] = f"{mem} B"
+    return data
+
+
+def calibration_block(fit: Any, power: dict[str, Any] | None) -> dict[str, Any]:
+    block = fit.to_dict()
+    block["power"] = power or {"method": "unavailable", "reason": "power counters not measured"}
+    # plain JSON types only (torch.__version__ is a str subclass that YAML's safe dumper refuses)
+    return json.loads(json.dumps(block, default=str, allow_nan=False))
+
+
+def build_device_file(fit: Any, *, base: DeviceSpec | None, device_id: str, runtime: str = "eager",
+                      power: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The YAML dict of a complete device with its calibration block (validated)."""
+    if base is not None:
+        data = base.to_yaml_dict()
+        data["id"] = device_id
+        data["name"] = f"{base.name} (calibrated on {fit.host.cpu_model})"
+    else:
+        data = detected_device(fit.host, device_id)
+    calibration = dict(data.get("calibration") or {})
+    calibration[runtime] = calibration_block(fit, power)
+    data["calibration"] = calibration
+    DeviceSpec.from_yaml_dict(data)  # a file that would not load is never written
+    return data
+
+
+def run_calibration(*, quick: bool, threads: int | None, progress: Callable[..., None] | None = None) -> Any:
+    """Run the suite on this host's CPU and fit it; returns a CalibrationFit."""
+    from roofline.calibration.fit import fit_suite
+    from roofline.calibration.probes import run_suite
+
+    result = run_suite("quick" if quick else "full", threads=threads, device="cpu", progress=progress)
+    return fit_suite(result)
+
+
+def output_path(out: str | None, device_id: str, force: bool) -> Path:
+    path = Path(out) if out else Path(f"{device_id}.yaml")
+    if path.suffix not in (".yaml", ".yml"):
+        raise RooflineError(f"{path}: the device file must end in .yaml")
+    if path.exists() and not force:
+        raise RooflineError(f"{path} exists: pass --force to overwrite it")
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise RooflineError(f"{path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise RooflineError(f"{path}: directory {parent} is not writable")
+    return path

@@ -1,0 +1,106 @@
+"""``roofline calibrate`` (microbenchmarks -> device file) and ``roofline validate`` (measured vs predicted)."""
+from __future__ import annotations
+
+import click
+
+from roofline.cli.devices import _CATALOG_OPTION, _STRICT_OPTION, _load
+
+
+@click.command()
+@click.option("--device-id", default=None, help="Id of the written device (default: BASE-calibrated, or host-<cpu>).")
+@click.option("--base", "base_id", default=None, help="Catalog device to start from (its datasheet numbers and "
+                                                         "sources are kept next to the measured ones).")
+@click.option("--quick", is_flag=True, help="Quick suite (<= 60 s on 2 cores) instead of the full one (<= 5 min).")
+@click.option("--threads", type=int, default=None, help="torch threads for the microbenchmarks (default: torch's).")
+@click.option("--out", default=None, help="Output device file (default: ./<device-id>.yaml).")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@_CATALOG_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the fitted figures as JSON after writing the file.")
+def calibrate(device_id, base_id, quick, threads, out, force, catalogs, as_json):
+    """Measure what this host really achieves and write a calibrated device file."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from roofline._atomic import atomic_write_text
+    from roofline.calibrate import build_device_file, default_device_id, output_path, run_calibration
+    from roofline.calibration.host import cpu_model
+    from roofline.cli._render import emit_json, stderr, stdout, warn
+    from roofline.errors import RooflineError
+
+    if threads is not None and threads < 1:
+        raise RooflineError(f"--threads must be >= 1, got {threads}")
+    base = _load(catalogs, False).get(base_id) if base_id else None
+    device_id = device_id or default_device_id(cpu_model(), base)
+    path = output_path(out, device_id, force)  # refuse before spending minutes measuring
+
+    with Progress(TextColumn("{task.description:<14}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TextColumn("~{task.fields[eta]}"), TimeRemainingColumn(), console=stderr, disable=as_json) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int, est_s_left: float) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total, eta=f"{est_s_left:.0f}s")
+            bar.update(tasks[stage], completed=done, eta=f"{est_s_left:.0f}s left")
+
+        fit = run_calibration(quick=quick, threads=threads, progress=progress)
+    for message in fit.warnings:
+        warn(message)
+    data = build_device_file(fit, base=base, device_id=device_id)
+    import yaml
+
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    atomic_write_text(path, text)
+    if as_json:
+        emit_json({"device_id": device_id, "file": str(path), "calibration": data["calibration"]["eager"]})
+        return
+    cal = data["calibration"]["eager"]
+    classes = cal.get("op_classes", {})
+    gemm = classes.get("matmul/fp32", {}).get("peak_flops_per_s")
+    dram = (cal.get("memory_levels") or [{}])[-1].get("bandwidth_bytes_per_s")
+    stdout.print(f"wrote {path} (device id {device_id}): fp32 GEMM {gemm / 1e9 if gemm else float('nan'):.1f} GFLOP/s, "
+                 f"main memory {dram / 1e9 if dram else float('nan'):.1f} GB/s, per-op overhead "
+                 f"{(cal.get('overhead_s') or 0) * 1e6:.1f} us, {cal.get('suite_elapsed_s', 0):.0f} s of measurements",
+                 highlight=False, soft_wrap=True)
+    stdout.print(f"use it: roofline predict MODEL --device {device_id} --catalog {path.parent}", highlight=False)
+
+
+@click.command()
+@click.argument("models", nargs=-1, required=True)
+@click.option("--device", "device_id", required=True, help="Device id to predict with (e.g. a calibrated host).")
+@click.option("--batch", "batches", type=int, multiple=True, help="Batch size (repeatable; default 1).")
+@click.option("--tier", type=click.Choice(["calibrated", "datasheet", "sol"]), default=None,
+              help="Efficiency tier (default: calibrated when available).")
+@click.option("--runtime", type=click.Choice(["eager", "compiled"]), default="eager", show_default=True)
+@click.option("--threads", type=int, default=None, help="torch threads for the measured runs.")
+@_CATALOG_OPTION
+@_STRICT_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def validate(models, device_id, batches, tier, runtime, threads, catalogs, strict, as_json):
+    """Run MODELS for real on this host and compare measured with predicted latency."""
+    from roofline.cli._render import emit_json, seconds, stdout, table, warn
+    from roofline.validation import validate as run_validate
+
+    device = _load(catalogs, strict).get(device_id)
+    with stdout.status("measuring...") if not as_json and stdout.is_terminal else _null():
+        result = run_validate(list(models), device, batches=batches or (1,), tier=tier, runtime=runtime,
+                              threads=threads)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    body = [(r.model, r.batch, seconds(r.measured_latency_s), seconds(r.predicted_latency_s),
+             f"{100 * r.relative_error:+.1f}%", "noisy" if r.measured_noisy else "") for r in result.rows]
+    stdout.print(table(f"measured on this host vs predicted for {device_id} ({result.tier}, {result.runtime}, "
+                       f"{result.threads} threads)",
+                       [("model", "left"), ("batch", "right"), ("measured", "right"), ("predicted", "right"),
+                        ("error", "right"), ("", "left")], body))
+    stdout.print(f"median |error| {100 * result.median_abs_error:.1f}%, worst {100 * result.max_abs_error:.1f}%",
+                 highlight=False)
+    if any(r.measured_noisy for r in result.rows):
+        warn("some measurements are noisy (IQR/median > 10 %): other processes may be using the CPU")
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
