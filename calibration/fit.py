@@ -27,7 +27,8 @@ SCHEMA = "roofline.calibration/1"
 POOR_REL_RMS = 0.20  # relative RMS residual above which a fit is flagged poor
 POOR_PLATEAU_SPREAD = 0.25  # IQR/median of a plateau's bandwidths above which a level is flagged poor
 FOREIGN_LOAD_WARN = 0.10  # other processes' share of the CPUs above which the fit warns
-DISPATCH_BOUND_FACTOR = 2.0  # points faster than this x the per-op overhead say nothing about bandwidth
+DISPATCH_BOUND_FACTOR = 3.0  # points faster than this x the per-op overhead say little about bandwidth
+MIN_PLATEAU_POINTS = 2  # a level needs this many usable points for a bandwidth figure
 # op classes fitted with the roofline model (memory and overhead have their own fits)
 FITTED_CLASSES = ("matmul", "conv", "depthwise_conv", "elementwise", "reduction", "softmax", "normalization")
 
@@ -215,8 +216,9 @@ def segment_plateaus(ws: Sequence[float], bw: Sequence[float], boundaries: Seque
 def _level(name: str, cap: int | None, mask: np.ndarray, bw: np.ndarray, kernels: list[str], note: str) -> MemoryLevel:
     ok = mask & np.isfinite(bw) & (bw > 0)
     vals = bw[ok]
-    if len(vals) == 0:
-        return MemoryLevel(name, cap, None, None, 0, 0.0, {}, True, note or "no measurement inside this level")
+    if len(vals) < MIN_PLATEAU_POINTS:
+        why = "no measurement inside this level" if len(vals) == 0 else "a single usable measurement"
+        return MemoryLevel(name, cap, None, None, len(vals), 0.0, {}, True, note or why)
     per_kernel: dict[str, list[float]] = {}
     for k, v, m in zip(kernels, bw, ok):
         if m:
@@ -273,9 +275,10 @@ def fit_memory_levels(measurements: Iterable[Measurement], capacities: Sequence[
     for lv, (_, _, mask, _) in zip(levels, plateau_masks(ws, bounds, **factors)):
         vals = raw_a[mask]
         lv.raw_bandwidth_bytes_per_s = float(np.median(vals)) if len(vals) else None
-        if lv.n_points == 0 and len(vals):
-            lv.note = (f"dispatch-bound: all {len(vals)} measurement(s) ran in under {DISPATCH_BOUND_FACTOR:g}x "
-                       "the per-op overhead, so eager PyTorch cannot resolve this level's bandwidth")
+        if lv.bandwidth_bytes_per_s is None and len(vals) > lv.n_points:
+            lv.note = (f"dispatch-bound: {len(vals) - lv.n_points} of {len(vals)} measurement(s) ran in under "
+                       f"{DISPATCH_BOUND_FACTOR:g}x the per-op overhead, so eager PyTorch cannot resolve this "
+                       "level's bandwidth")
     if capacities is None and levels:
         levels[-1].name = "DRAM"
     return levels
@@ -314,6 +317,9 @@ class ClassFit:
     overhead_s: float  # t0
     bandwidth_fraction: float | None  # f, of the level bandwidth; None when no case was memory-bound
     effective_bandwidth_bytes_per_s: float | None  # f x main-memory bandwidth
+    # median of B / ((t - t0) * BW_level) over the memory-bound cases of each level: one f cannot
+    # always serve every level (an allocating op's output above glibc's mmap threshold page-faults)
+    bandwidth_fraction_by_level: dict[str, float]
     residual_rel_rms: float
     residual_rel_max: float
     n_points: int
@@ -372,7 +378,8 @@ def fit_roofline(flops: Sequence[float], nbytes: Sequence[float], level_bw: Sequ
 
 
 def fit_op_class(points: Sequence[Measurement], level_bw: Sequence[float], *, key: str, op_class: str,
-                 dtype: str, family: str | None = None, dram_bw: float | None = None) -> ClassFit:
+                 dtype: str, family: str | None = None, dram_bw: float | None = None,
+                 level_names: Sequence[str] | None = None) -> ClassFit:
     if len(points) < 4:
         raise ValueError(f"{key}: need at least 4 measurements for 3 parameters, got {len(points)}")
     F = np.array([m.flops for m in points], dtype=float)
@@ -393,10 +400,17 @@ def fit_op_class(points: Sequence[Measurement], level_bw: Sequence[float], *, ke
         notes.append(f"poor fit: relative RMS residual {rms:.0%}")
     peak = p if n_c else None
     frac = f if n_m else None
+    by_level: dict[str, list[float]] = {}
+    if level_names is not None:
+        for i in np.flatnonzero(~compute):
+            busy = t[i] - t0
+            if busy > 0.5 * t[i]:  # mostly transfer, not fixed cost
+                by_level.setdefault(level_names[i], []).append(float(B[i] / (busy * W[i])))
     return ClassFit(
         key=key, op_class=op_class, dtype=dtype, family=family, peak_flops_per_s=peak,
         half_saturation_flops=(t0 * p) if peak else None, overhead_s=t0, bandwidth_fraction=frac,
         effective_bandwidth_bytes_per_s=(frac * dram_bw) if (frac and dram_bw) else None,
+        bandwidth_fraction_by_level={k: float(np.median(v)) for k, v in by_level.items()},
         residual_rel_rms=rms, residual_rel_max=mx, n_points=len(points), n_compute_bound=n_c,
         n_memory_bound=n_m, n_noisy=int(sum(m.noisy for m in points)), poor=rms > POOR_REL_RMS,
         note="; ".join(notes),
@@ -416,7 +430,7 @@ class CalibrationFit:
     overhead: OverheadFit | None
     memory_levels: list[MemoryLevel]
     classes: dict[str, ClassFit]  # "matmul/fp32", "elementwise/fp32", ...
-    families: dict[str, ClassFit]  # "gemm_skinny/fp32", "gelu/fp32", "dwconv5x5/fp32", ...
+    families: dict[str, ClassFit]  # "gemm_m8/fp32", "gelu/fp32", "dwconv5x5/fp32", ...
     dtypes: dict[str, DtypeSupport]
     warnings: list[str] = field(default_factory=list)
     n_measurements: int = 0
@@ -476,12 +490,24 @@ class CalibrationFit:
         )
 
 
-def _bandwidth_for(levels: Sequence[MemoryLevel], ws: float) -> float | None:
-    start = len(levels) - 1
+def _level_index(levels: Sequence[MemoryLevel], ws: float) -> int:
     for i, lv in enumerate(levels):
         if lv.max_working_set_bytes is None or ws <= lv.max_working_set_bytes:
-            start = i
-            break
+            return i
+    return len(levels) - 1
+
+
+def _level_for(levels: Sequence[MemoryLevel], ws: float) -> MemoryLevel:
+    """The level whose bandwidth serves ``ws``: its own, or the next measurable one."""
+    start = _level_index(levels, ws)
+    for lv in list(levels[start:]) + list(reversed(levels[:start])):
+        if lv.bandwidth_bytes_per_s:
+            return lv
+    return levels[start]
+
+
+def _bandwidth_for(levels: Sequence[MemoryLevel], ws: float) -> float | None:
+    start = _level_index(levels, ws)
     for lv in levels[start:]:
         if lv.bandwidth_bytes_per_s:
             return lv.bandwidth_bytes_per_s
@@ -518,6 +544,9 @@ def fit_suite(result: SuiteResult, *, min_points: int = 4) -> CalibrationFit:
     def level_bw(m: Measurement) -> float:
         return (_bandwidth_for(levels, m.bytes) or 1.0) if levels else 1.0
 
+    def level_of(m: Measurement) -> str:
+        return _level_for(levels, m.bytes).name if levels else "absolute"
+
     classes: dict[str, ClassFit] = {}
     families: dict[str, ClassFit] = {}
     groups: dict[tuple[str, str], list[Measurement]] = {}
@@ -532,7 +561,8 @@ def fit_suite(result: SuiteResult, *, min_points: int = 4) -> CalibrationFit:
         if len(pts) < min_points:
             warnings.append(f"{key}: only {len(pts)} measurement(s), not fitted")
             continue
-        classes[key] = fit_op_class(pts, [level_bw(m) for m in pts], key=key, op_class=oc, dtype=dt, dram_bw=dram)
+        classes[key] = fit_op_class(pts, [level_bw(m) for m in pts], key=key, op_class=oc, dtype=dt, dram_bw=dram,
+                                    level_names=[level_of(m) for m in pts])
         if classes[key].poor:
             warnings.append(f"{key}: {classes[key].note}")
     for (oc, fam, dt), pts in sorted(fam_groups.items()):
@@ -540,7 +570,7 @@ def fit_suite(result: SuiteResult, *, min_points: int = 4) -> CalibrationFit:
             continue
         key = f"{fam}/{dt}"
         families[key] = fit_op_class(pts, [level_bw(m) for m in pts], key=key, op_class=oc, dtype=dt, family=fam,
-                                     dram_bw=dram)
+                                     dram_bw=dram, level_names=[level_of(m) for m in pts])
     n_noisy = sum(m.noisy for m in ms)
     if ms and n_noisy > 0.25 * len(ms):
         warnings.append(f"{n_noisy} of {len(ms)} measurements are noisy (IQR/median > {result.noisy_threshold:g})")
@@ -550,7 +580,8 @@ def fit_suite(result: SuiteResult, *, min_points: int = 4) -> CalibrationFit:
         warnings.append("other processes used the CPUs during the run (" + ", ".join(busy) + "): multi-threaded "
                         "timings are skewed; rerun on an idle host or with fewer threads")
     load = result.host.extra.get("load_avg_1m_start")
-    if load is not None and load > 0.5 * result.host.logical_cpus:
+    metered = any(st.foreign_load is not None for st in result.stages)
+    if not metered and load is not None and load > 0.5 * result.host.logical_cpus:
         warnings.append(f"load average {load} at start on {result.host.logical_cpus} CPU(s): other processes "
                         "competed for the cores; rerun on an idle host for trustworthy figures")
     return CalibrationFit(

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
 from .host import CacheLevel, ForeignLoad, HostInfo, collect_host_info, load_average, utc_now_iso
-from .timing import NOISY_THRESHOLD, num_threads, time_callable
+from .timing import NOISY_THRESHOLD, CallTooSlow, num_threads, time_callable
 
 ProgressCallback = Callable[[str, int, int, float], None]
 """progress(stage, done, total, estimated_seconds_left_in_stage)."""
@@ -457,7 +457,18 @@ def probe_dtypes(device: str = "cpu", dtypes: Iterable[str] = ("fp32", "bf16", "
     fallback path would only teach the fits what nobody should deploy). int8 goes through
     ``torch._int_mm`` and is kept whenever that op exists and runs, whatever its speed; the rate
     is recorded so the reader can judge.
+
+    On a CPU the probe runs on one thread: whether a fast kernel exists does not depend on the
+    thread count, and a multi-threaded op is the one that another process's load distorts most
+    (a descheduled sibling thread stalls the op for a whole scheduler slice).
     """
+    if not str(device).startswith("cuda"):
+        with num_threads(1):
+            return _probe_dtypes(device, dtypes, size)
+    return _probe_dtypes(device, dtypes, size)
+
+
+def _probe_dtypes(device: str, dtypes: Iterable[str], size: int) -> dict[str, DtypeSupport]:
     torch = _torch()
     out: dict[str, DtypeSupport] = {}
     fns: dict[tuple[str, int], Callable[[], Any]] = {}
@@ -561,10 +572,16 @@ def _default_rates(device: str, threads: int, dtypes: dict[str, DtypeSupport] | 
     else:
         base = {"fp32": 4e10 * threads, "bf16": 4e10 * threads, "fp16": 4e10 * threads, "int8": 4e10 * threads}
         rates = _Rates(base, 8e9, 3e-6, 2e9)
-    for dt, sup in (dtypes or {}).items():
-        # a probe disturbed by other load reads low; never let it shrink the plan
-        if sup.probe_flops_per_s:
-            rates.flops_per_s[dt] = max(rates.flops_per_s.get(dt, 0.0), sup.probe_flops_per_s)
+    dtypes = dtypes or {}
+    fp32 = dtypes.get("fp32")
+    if fp32 is not None and fp32.probe_flops_per_s:
+        # the probe ran on one thread (CPU); a probe disturbed by other load reads low, so it
+        # may raise the guess but never lower it
+        scale = 1 if str(device).startswith("cuda") else threads
+        rates.flops_per_s["fp32"] = max(rates.flops_per_s["fp32"], fp32.probe_flops_per_s * scale)
+    for dt, sup in dtypes.items():
+        if dt != "fp32" and sup.ratio_to_fp32:  # the paired ratio is what the probe measures best
+            rates.flops_per_s[dt] = rates.flops_per_s["fp32"] * sup.ratio_to_fp32
     return rates
 
 
@@ -637,7 +654,7 @@ def build_plan(plan: str | PlanParams = "quick", device: str = "cpu", *,
                 cases.append(gemm_case(s, s, s, dt, "gemm_square"))
             for m in p.gemm_skinny_m:
                 for k, n in p.gemm_skinny_kn:
-                    cases.append(gemm_case(m, k, n, dt, "gemm_skinny"))
+                    cases.append(gemm_case(m, k, n, dt, f"gemm_m{m}"))
         return cases
 
     builders: dict[str, Callable[[], list[ProbeCase]]] = {
@@ -759,11 +776,37 @@ class SuiteResult:
 
 # ---------------------------------------------------------------- runner
 
+class _SlowGuard:
+    """Predicts a case's call time from how much slower than estimated the earlier cases of the
+    same stage and dtype ran, so that a slow path (a dtype without a fast kernel, say) is not
+    driven up to its largest shapes."""
+
+    MIN_EST_S = 1e-4  # below this the estimate is dominated by dispatch cost and says little
+
+    def __init__(self) -> None:
+        self.ratios: dict[tuple[str, str], list[float]] = {}
+
+    def record_time(self, case: ProbeCase, seconds: float) -> None:
+        if case.est_call_s >= self.MIN_EST_S:
+            self.ratios.setdefault((case.stage, case.dtype), []).append(seconds / case.est_call_s)
+
+    def record(self, case: ProbeCase, m: Measurement) -> None:
+        self.record_time(case, m.median_s)
+
+    def predict(self, case: ProbeCase) -> float:
+        r = self.ratios.get((case.stage, case.dtype))
+        if not r:
+            return case.est_call_s
+        return case.est_call_s * (sorted(r)[len(r) // 2] if len(r) >= 2 else r[0])
+
+
 def run_case(case: ProbeCase, device: str, p: PlanParams) -> Measurement:
+    """Build and time one case; raises ``CallTooSlow`` when one call takes over 4x the plan's limit."""
     torch = _torch()
     fn = case.make(torch.device(device))
     t = time_callable(fn, device=device, warmup=2, warmup_s=p.warmup_s, min_repeats=p.min_repeats,
-                      budget_s=p.budget_s, max_total_s=max(4 * p.budget_s, 4 * p.max_call_s))
+                      budget_s=p.budget_s, max_total_s=max(4 * p.budget_s, 4 * p.max_call_s),
+                      abort_call_s=4 * p.max_call_s)
     del fn
     return Measurement(case.name, case.stage, case.op_class, case.family, case.dtype, dict(case.shape),
                        case.flops, case.bytes, t.median_s, t.min_s, t.p10_s, t.p90_s, t.dispersion, t.n, t.noisy)
@@ -799,6 +842,7 @@ def run_suite(plan: str | PlanParams | SuitePlan = "quick", threads: int | None 
         sp = plan if isinstance(plan, SuitePlan) else plan_suite(plan, device, threads=None, stages=stages)
         host = collect_host_info(device, n_threads)
         measurements: list[Measurement] = []
+        guard = _SlowGuard()
         skipped = list(sp.skipped)
         reports: list[StageReport] = []
         for stage in sp.stages:
@@ -810,11 +854,22 @@ def run_suite(plan: str | PlanParams | SuitePlan = "quick", threads: int | None 
                 progress(stage.name, 0, total, est_left)
             meter = ForeignLoad().__enter__()
             for i, case in enumerate(stage.cases):
-                try:
-                    measurements.append(run_case(case, device, sp.params))
-                except Exception as exc:  # a shape this build/device rejects: record it, go on
-                    msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                    skipped.append(Skipped(case.name, stage.name, f"{type(exc).__name__}: {msg[:200]}"))
+                predicted = guard.predict(case)
+                if predicted > sp.params.max_call_s:
+                    skipped.append(Skipped(case.name, stage.name, f"predicted {predicted:.2f} s per call from this "
+                                                                  f"dtype's earlier cases exceeds the {sp.name} plan's "
+                                                                  f"{sp.params.max_call_s} s limit"))
+                else:
+                    try:
+                        m = run_case(case, device, sp.params)
+                        measurements.append(m)
+                        guard.record(case, m)
+                    except CallTooSlow as exc:
+                        guard.record_time(case, exc.seconds)
+                        skipped.append(Skipped(case.name, stage.name, str(exc)))
+                    except Exception as exc:  # a shape this build/device rejects: record it, go on
+                        msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                        skipped.append(Skipped(case.name, stage.name, f"{type(exc).__name__}: {msg[:200]}"))
                 est_done += case.est_s
                 est_left -= case.est_s
                 if progress:

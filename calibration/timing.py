@@ -20,6 +20,14 @@ from typing import Any, Callable, Iterator
 NOISY_THRESHOLD = 0.10  # IQR / median above which a measurement is flagged noisy
 
 
+class CallTooSlow(Exception):
+    """The first call took longer than the caller allowed; ``seconds`` says how long."""
+
+    def __init__(self, seconds: float, limit_s: float) -> None:
+        super().__init__(f"one call took {seconds:.2f} s, over the {limit_s:g} s limit")
+        self.seconds = seconds
+
+
 @dataclass(frozen=True)
 class Timing:
     """Per-call wall time of a callable (seconds) and how much it varied."""
@@ -145,6 +153,7 @@ def time_callable(
     noisy_threshold: float = NOISY_THRESHOLD,
     extend_if_noisy: bool = True,
     max_total_s: float | None = None,
+    abort_call_s: float | None = None,
 ) -> Timing:
     """Time ``fn()`` per call.
 
@@ -154,6 +163,7 @@ def time_callable(
     budget (more samples make the median trustworthy; the flag is recomputed at the end). The
     minimum count wins over the budget, so a slow call costs ``warm-up + min_repeats`` calls,
     unless ``max_total_s`` (warm-up included) runs out first: sampling then stops at 3 samples.
+    ``abort_call_s``: raise ``CallTooSlow`` when the first call alone takes longer.
     """
     import torch
 
@@ -166,6 +176,8 @@ def time_callable(
     one = math.inf
     while n_warm < max(warmup, 1) or (time.perf_counter() - t_start) < warmup_s:
         dt = clock.time_batch(fn, 1)
+        if abort_call_s is not None and n_warm == 0 and dt > abort_call_s:
+            raise CallTooSlow(dt, abort_call_s)
         one = min(one, dt)
         n_warm += 1
         if n_warm >= 10_000:

@@ -136,7 +136,7 @@ def _synthetic_suite() -> SuiteResult:
     for mm in (1, 8):
         for kk in (1024, 4096):
             f, b = 2 * mm * kk * kk, 4 * (kk * kk + 2 * mm * kk)
-            ms.append(_m(f"gemm/{mm}/{kk}", "gemm", "matmul", "gemm_skinny", f, b,
+            ms.append(_m(f"gemm/{mm}/{kk}", "gemm", "matmul", f"gemm_m{mm}", f, b,
                          max(f / P, b / (0.5 * bw_of(b))) + t_mm))
     for n in (4096, 32768, 262144, 2097152, 8388608):
         b = 8 * n
@@ -166,6 +166,8 @@ def test_fit_suite_recovers_synthetic_host():
     ew = fit.classes["elementwise/fp32"]
     assert ew.bandwidth_fraction == pytest.approx(0.7, rel=0.1)
     assert ew.effective_bandwidth_bytes_per_s == pytest.approx(0.7 * 20e9, rel=0.1)
+    assert ew.bandwidth_fraction_by_level["DRAM"] == pytest.approx(0.7, rel=0.05)
+    assert ew.bandwidth_fraction_by_level["L3"] == pytest.approx(0.7, rel=0.05)
     assert "gemm_square/fp32" in fit.families
     assert fit.bandwidth_for(1 << 20) == pytest.approx(150e9, rel=0.05)
     assert fit.bandwidth_for(1 << 30) == pytest.approx(20e9, rel=0.05)

@@ -28,7 +28,7 @@ from roofline.calibration.probes import (
 
 
 def test_gemm_costs():
-    c = gemm_case(8, 4096, 1024, "fp32", "gemm_skinny")
+    c = gemm_case(8, 4096, 1024, "fp32", "gemm_m8")
     assert c.flops == 2 * 8 * 1024 * 4096
     assert c.bytes == 4 * (8 * 4096 + 4096 * 1024 + 8 * 1024)
     assert gemm_case(64, 64, 64, "bf16", "x").bytes == 2 * 3 * 64 * 64
@@ -124,3 +124,27 @@ def test_tiny_real_run_returns_sane_numbers():
     assert res.stages[0].elapsed_s > 0
     back = SuiteResult.from_dict(json.loads(json.dumps(res.to_dict())))
     assert back.measurements == res.measurements and back.host == res.host
+
+
+def test_slow_dtype_is_not_driven_to_its_largest_shapes():
+    # a "dtype" whose calls run 1000x slower than the plan estimated: after two cases the guard
+    # predicts the rest are over the limit and skips them with the reason, instead of running them
+    import time as _time
+
+    from roofline.calibration.probes import ProbeCase
+
+    def slow_case(i: int) -> ProbeCase:
+        def make(device):
+            return lambda: _time.sleep(0.01 * 2**i)
+        return ProbeCase(f"gemm/slow/{i}", "gemm", "matmul", "gemm_square", "slow", {"i": i}, 1, 1, make,
+                         est_call_s=1e-4 * 2**i * 0.01 * 100, est_s=0.01)
+
+    cases = [slow_case(i) for i in range(6)]  # 10, 20, 40 ... 320 ms per call
+    plan = SuitePlan(PLANS["quick"], "cpu", [Stage("gemm", cases, 1.0)])
+    t0 = _time.perf_counter()
+    res = run_suite(plan, threads=1)
+    assert _time.perf_counter() - t0 < 8
+    ran = [m.name for m in res.measurements]
+    skipped = {s.name: s.reason for s in res.skipped}
+    assert ran[:2] == ["gemm/slow/0", "gemm/slow/1"]
+    assert "gemm/slow/5" in skipped and "exceeds" in skipped["gemm/slow/5"]

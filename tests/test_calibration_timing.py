@@ -95,3 +95,11 @@ def test_cuda_path_is_guarded_by_device():
     else:
         t = time_callable(lambda: None, device="cpu", min_repeats=3, budget_s=0.0)
         assert t.device == "cpu"
+
+
+def test_abort_call_s_raises_on_a_slow_first_call():
+    from roofline.calibration.timing import CallTooSlow
+
+    with pytest.raises(CallTooSlow) as err:
+        time_callable(lambda: _spin(0.02), abort_call_s=0.005, min_repeats=3)
+    assert err.value.seconds >= 0.02
