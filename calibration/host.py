@@ -235,7 +235,7 @@ def collect_host_info(device: str = "cpu", threads: int | None = None) -> HostIn
         cpu_model=cpu_model(),
         logical_cpus=os.cpu_count() or 1,
         threads=threads if threads is not None else torch.get_num_threads(),
-        torch_version=torch.__version__,
+        torch_version=str(torch.__version__),
         python_version=platform.python_version(),
         os=platform.platform(),
         date_utc=utc_now_iso(),

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import yaml
 
 from roofline.calibration.fit import (
     CalibrationFit,
@@ -176,7 +177,8 @@ def test_fit_suite_recovers_synthetic_host():
 def test_fit_to_dict_is_plain_json_with_units_and_round_trips():
     fit = fit_suite(_synthetic_suite())
     d = fit.to_dict()
-    text = json.dumps(d)  # plain numbers and strings only
+    text = json.dumps(d, allow_nan=False)  # plain numbers and strings only
+    yaml.safe_dump(d)  # and YAML's safe dumper takes it as is
     assert d["schema"] == "roofline.calibration/1"
     assert d["overhead_s"] == pytest.approx(1e-6)
     assert {"bandwidth_bytes_per_s", "max_working_set_bytes"} <= set(d["memory_levels"][0])
