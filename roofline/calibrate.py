@@ -103,6 +103,11 @@ def output_path(out: str | None, device_id: str, force: bool) -> Path:
     path = Path(out) if out else Path(f"{device_id}.yaml")
     if path.suffix not in (".yaml", ".yml"):
         raise RooflineError(f"{path}: the device file must end in .yaml")
+    if path.stem != device_id:
+        raise RooflineError(f"{path}: a device file is named after its id: use --out {path.with_name(device_id + '.yaml')} "
+                            f"or --device-id {path.stem}")
+    if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", device_id):
+        raise RooflineError(f"device id {device_id!r}: use lowercase letters, digits and single hyphens")
     if path.exists() and not force:
         raise RooflineError(f"{path} exists: pass --force to overwrite it")
     parent = path.resolve().parent

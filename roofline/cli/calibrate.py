@@ -1,6 +1,8 @@
 """``roofline calibrate`` (microbenchmarks -> device file) and ``roofline validate`` (measured vs predicted)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from roofline.cli.devices import _CATALOG_OPTION, _STRICT_OPTION, _load
@@ -29,6 +31,8 @@ def calibrate(device_id, base_id, quick, threads, out, force, catalogs, as_json)
     if threads is not None and threads < 1:
         raise RooflineError(f"--threads must be >= 1, got {threads}")
     base = _load(catalogs, False).get(base_id) if base_id else None
+    if device_id is None and out is not None:
+        device_id = Path(out).stem  # the catalog requires file name == id
     device_id = device_id or default_device_id(cpu_model(), base)
     path = output_path(out, device_id, force)  # refuse before spending minutes measuring
 

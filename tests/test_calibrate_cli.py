@@ -1,0 +1,78 @@
+"""`roofline calibrate` and `roofline validate` end to end, and the file-safety rules."""
+import json
+
+import pytest
+
+import roofline.calibrate as calibrate_module
+
+
+def test_quick_calibration_then_validate_end_to_end(run_cli, tmp_path):
+    out = tmp_path / "host-test.yaml"
+    code, stdout, err = run_cli("calibrate", "--quick", "--threads", "1", "--out", str(out))
+    assert code == 0, err
+    assert out.exists() and "wrote" in stdout
+    from roofline.catalog import load_device_file
+
+    device = load_device_file(out)
+    block = device.calibration["eager"]
+    assert block["host"]["threads"] == 1 and block["host"]["torch_version"]
+    assert block["op_classes"]["matmul/fp32"]["peak_flops_per_s"] > 1e9
+    assert block["memory_levels"][-1]["bandwidth_bytes_per_s"] > 1e8
+    assert block["power"]["method"] in ("unavailable", "rapl", "nvml", "ina3221") or "reason" in block["power"]
+
+    code, stdout, err = run_cli("validate", "mobilenet_v3_small", "--device", "host-test", "--catalog",
+                                str(tmp_path), "--threads", "1", "--json")
+    assert code == 0, err
+    data = json.loads(stdout)
+    (row,) = data["results"]
+    assert row["model"] == "mobilenet_v3_small" and row["batch"] == 1
+    assert row["measured_latency_s"] > 0 and row["predicted_latency_s"] > 0
+    assert row["relative_error"] == pytest.approx(
+        (row["predicted_latency_s"] - row["measured_latency_s"]) / row["measured_latency_s"])
+    assert data["median_abs_error"] == pytest.approx(abs(row["relative_error"]))
+    assert row["tier"] == "calibrated"
+
+
+def test_never_overwrites_without_force(run_cli, tmp_path, monkeypatch):
+    out = tmp_path / "host-x.yaml"
+    out.write_text("precious\n")
+    monkeypatch.setattr(calibrate_module, "run_calibration",
+                        lambda **kw: pytest.fail("measured although the file exists"))
+    code, _, err = run_cli("calibrate", "--quick", "--out", str(out))
+    assert code == 2 and "exists: pass --force" in err
+    assert out.read_text() == "precious\n"
+
+
+def test_file_name_must_be_the_device_id(run_cli, tmp_path):
+    code, _, err = run_cli("calibrate", "--quick", "--device-id", "host-a", "--out", str(tmp_path / "host-b.yaml"))
+    assert code == 2 and "named after its id" in err
+
+
+def test_interrupt_leaves_no_file(run_cli, tmp_path, monkeypatch):
+    def interrupted(**kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(calibrate_module, "run_calibration", interrupted)
+    out = tmp_path / "host-y.yaml"
+    code, _, _ = run_cli("calibrate", "--quick", "--out", str(out))
+    assert code == 130
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
+    from roofline._atomic import atomic_write_text
+
+    target = tmp_path / "host-z.yaml"
+    target.write_text("old\n")
+
+    class Boom(Exception):
+        pass
+
+    def broken_replace(src, dst):
+        raise Boom
+
+    monkeypatch.setattr("os.replace", broken_replace)
+    with pytest.raises(Boom):
+        atomic_write_text(target, "new\n")
+    assert target.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["host-z.yaml"]
