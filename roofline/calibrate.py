@@ -111,8 +111,7 @@ def output_path(out: str | None, device_id: str, force: bool) -> Path:
     if path.exists() and not force:
         raise RooflineError(f"{path} exists: pass --force to overwrite it")
     parent = path.resolve().parent
-    if not parent.is_dir():
-        raise RooflineError(f"{path}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise RooflineError(f"{path}: directory {parent} is not writable")
+    existing = next(p for p in (parent, *parent.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise RooflineError(f"{path}: {existing} is not a writable directory")
     return path

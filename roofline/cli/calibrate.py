@@ -52,6 +52,7 @@ def calibrate(device_id, base_id, quick, threads, out, force, catalogs, as_json)
     import yaml
 
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, text)
     if as_json:
         emit_json({"device_id": device_id, "file": str(path), "calibration": data["calibration"]["eager"]})
