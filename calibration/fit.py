@@ -247,7 +247,9 @@ def fit_memory_levels(measurements: Iterable[Measurement], capacities: Sequence[
                       overhead_by_kernel: dict[str, float] | None = None) -> list[MemoryLevel]:
     """Per-level sustained bandwidth from the STREAM measurements.
 
-    Each point's bandwidth is bytes / (median time - that kernel's per-op overhead); points
+    Each point's bandwidth is bytes / (p10 time - that kernel's per-op overhead): like STREAM,
+    which reports the best of its trials, the sweep keeps the fast end of each point's repeats,
+    because DRAM bandwidth on a shared host otherwise varies by 20-30 % between runs; points
     faster than DISPATCH_BOUND_FACTOR x the overhead are dispatch-bound and dropped (a level
     with none left has ``bandwidth_bytes_per_s = None`` and says so). The raw figure, bytes /
     median time, is kept alongside.
@@ -261,12 +263,13 @@ def fit_memory_levels(measurements: Iterable[Measurement], capacities: Sequence[
         k = m.family.removeprefix("stream_")
         t0 = overhead_by_kernel.get(k, 0.0)
         ws.append(m.bytes)
-        raw.append(m.bytes / m.median_s)
+        t = m.p10_s
+        raw.append(m.bytes / t)
         kern.append(k)
-        if m.median_s < DISPATCH_BOUND_FACTOR * t0:
+        if t < DISPATCH_BOUND_FACTOR * t0:
             bw.append(math.nan)
         else:
-            bw.append(m.bytes / (m.median_s - t0))
+            bw.append(m.bytes / (t - t0))
     levels = segment_plateaus(ws, bw, capacities, kernels=kern)
     # the raw figures over the same points
     bounds = capacities if capacities is not None else [(lv.name, lv.max_working_set_bytes) for lv in levels[:-1]]
@@ -392,14 +395,19 @@ def fit_op_class(points: Sequence[Measurement], level_bw: Sequence[float], *, ke
     n_c, n_m = int(compute.sum()), int((~compute).sum())
     rms, mx = _residuals(pred, t)
     notes = []
+    # Without a compute-bound (memory-bound) case the fit cannot place that roof; the best rate
+    # observed is then a lower bound on it, and a stable one: a "not determined" that flips
+    # between runs would swing predictions far more than the bound's slack.
     if n_c == 0:
-        notes.append("no compute-bound case: P_max not determined")
+        notes.append("no compute-bound case: peak is the best observed FLOP/s (a lower bound)")
     if n_m == 0:
-        notes.append("no memory-bound case: bandwidth fraction not determined")
+        notes.append("no memory-bound case: bandwidth fraction is the best observed (a lower bound)")
     if rms > POOR_REL_RMS:
         notes.append(f"poor fit: relative RMS residual {rms:.0%}")
-    peak = p if n_c else None
-    frac = f if n_m else None
+    observed_peak = float(np.max(F / t)) if np.any(F > 0) else None
+    observed_frac = float(np.max(B / (W * t))) if np.any(B > 0) else None
+    peak = p if n_c else observed_peak
+    frac = f if n_m else observed_frac
     by_level: dict[str, list[float]] = {}
     if level_names is not None:
         for i in np.flatnonzero(~compute):

@@ -11,6 +11,7 @@ import datetime as _dt
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -67,15 +68,17 @@ def detected_device(host: Any, device_id: str) -> dict[str, Any]:
     return data
 
 
-def calibration_block(fit: Any, power: dict[str, Any] | None) -> dict[str, Any]:
+def calibration_block(fit: Any, power: dict[str, Any] | None, sequences: Any = None) -> dict[str, Any]:
     block = fit.to_dict()
     block["power"] = power or {"method": "unavailable", "reason": "power counters not measured"}
+    if sequences is not None:
+        block["sequence"] = sequences.to_dict()
     # plain JSON types only (torch.__version__ is a str subclass that YAML's safe dumper refuses)
     return json.loads(json.dumps(block, default=str, allow_nan=False))
 
 
 def build_device_file(fit: Any, *, base: DeviceSpec | None, device_id: str, runtime: str = "eager",
-                      power: dict[str, Any] | None = None) -> dict[str, Any]:
+                      power: dict[str, Any] | None = None, sequences: Any = None) -> dict[str, Any]:
     """The YAML dict of a complete device with its calibration block (validated)."""
     if base is not None:
         data = base.to_yaml_dict()
@@ -84,19 +87,45 @@ def build_device_file(fit: Any, *, base: DeviceSpec | None, device_id: str, runt
     else:
         data = detected_device(fit.host, device_id)
     calibration = dict(data.get("calibration") or {})
-    calibration[runtime] = calibration_block(fit, power)
+    calibration[runtime] = calibration_block(fit, power, sequences)
     data["calibration"] = calibration
     DeviceSpec.from_yaml_dict(data)  # a file that would not load is never written
     return data
 
 
-def run_calibration(*, quick: bool, threads: int | None, progress: Callable[..., None] | None = None) -> Any:
-    """Run the suite on this host's CPU and fit it; returns a CalibrationFit."""
-    from roofline.calibration.fit import fit_suite
-    from roofline.calibration.probes import run_suite
+@dataclass
+class CalibrationRun:
+    fit: Any  # roofline.calibration.fit.CalibrationFit
+    sequences: Any  # roofline.calibration.sequences.SequenceFit | None
+    power: dict[str, Any]
 
-    result = run_suite("quick" if quick else "full", threads=threads, device="cpu", progress=progress)
-    return fit_suite(result)
+
+def run_calibration(*, quick: bool, threads: int | None, progress: Callable[..., None] | None = None,
+                    base: DeviceSpec | None = None) -> CalibrationRun:
+    """Run the suite on this host's CPU, fit it, then fit the in-sequence correction."""
+    from roofline.calibration.fit import fit_suite
+    from roofline.calibration.power import power_method
+    from roofline.calibration.probes import run_suite
+    from roofline.calibration.sequences import run_sequences
+    from roofline.predict import predict
+    from roofline.workload import analyze
+
+    plan = "quick" if quick else "full"
+    result = run_suite(plan, threads=threads, device="cpu", progress=progress)
+    fit = fit_suite(result)
+    provisional = DeviceSpec.from_yaml_dict(build_device_file(fit, base=base, device_id="calibration-in-progress"))
+
+    def predict_isolated(module: Any, shape: tuple[int, ...]) -> tuple[list[float], list[float], list[float]]:
+        workload = analyze(module, shape)
+        p = predict(workload, provisional, tier="calibrated", include_ops=True)
+        return ([op.compute_time_s for op in p.ops], [op.memory_time_s for op in p.ops],
+                [op.overhead_s for op in p.ops])
+
+    sequences = run_sequences(predict_isolated, plan=plan, threads=threads, progress=progress)
+    method, reason = power_method("cpu")
+    power = {"method": "unavailable", "reason": reason} if method is None else {
+        "method": method, "note": "counter available; idle and loaded power are not yet recorded by this version"}
+    return CalibrationRun(fit, sequences, power)
 
 
 def output_path(out: str | None, device_id: str, force: bool) -> Path:

@@ -120,3 +120,10 @@ def test_20b_parameter_meta_model_in_seconds_and_little_memory():
     # "in seconds": a loose bound so a busy machine does not fail it; the figure is in docs/performance.md
     assert float(elapsed) < 60, elapsed
     assert float(rss) < 2e9, rss
+
+
+def test_counts_inside_inference_mode():
+    model = nn.Sequential(nn.Linear(16, 16), nn.ReLU())
+    with torch.inference_mode():
+        w = roofline.analyze(model, (2, 16))
+    assert w.macs == 2 * 16 * 16 and w.flops > 2 * w.macs

@@ -45,10 +45,12 @@ def calibrate(device_id, base_id, quick, threads, out, force, catalogs, as_json)
                 tasks[stage] = bar.add_task(stage, total=total, eta=f"{est_s_left:.0f}s")
             bar.update(tasks[stage], completed=done, eta=f"{est_s_left:.0f}s left")
 
-        fit = run_calibration(quick=quick, threads=threads, progress=progress)
-    for message in fit.warnings:
+        run = run_calibration(quick=quick, threads=threads, progress=progress, base=base)
+    for message in run.fit.warnings:
         warn(message)
-    data = build_device_file(fit, base=base, device_id=device_id)
+    if run.power.get("method") == "unavailable":
+        warn(f"power: {run.power['reason']}; energy predictions keep the catalog's figures")
+    data = build_device_file(run.fit, base=base, device_id=device_id, power=run.power, sequences=run.sequences)
     import yaml
 
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)

@@ -107,6 +107,9 @@ class ExecutionModel:
     levels: tuple[MemoryLevel, ...] = ()  # measured levels; empty = derive from the catalog
     measured_peaks: dict[str, float] = field(default_factory=dict)  # dtype -> best measured FLOP/s
     power: dict[str, Any] | None = None  # measured power: idle_w, load_w
+    # in-sequence correction (calibration/sequences.py): memory time x scale, + per_op_s per op
+    sequence_scale: float = 1.0
+    sequence_per_op_s: float = 0.0
 
 
 _MATMUL_LIKE = (OpClass.MATMUL, OpClass.CONV, OpClass.ATTENTION)
@@ -191,9 +194,12 @@ def calibrated_model(calibration: dict[str, Any], kind: str, runtime: Runtime) -
     power = block.get("power") if isinstance(block.get("power"), dict) else None
     if power is not None and (power.get("idle_w") is None or power.get("load_w") is None):
         power = None
+    sequence = block.get("sequence") or {}
     return ExecutionModel(runtime, Tier.CALIBRATED, compute, 1.0 if levels else memory_eff, overhead,
                           fused_bytes=runtime is Runtime.COMPILED, class_params=params, levels=tuple(levels),
-                          measured_peaks=measured, power=power)
+                          measured_peaks=measured, power=power,
+                          sequence_scale=float(sequence.get("scale") or 1.0),
+                          sequence_per_op_s=float(sequence.get("per_op_s") or 0.0))
 
 
 def _opt_float(value: Any) -> float | None:

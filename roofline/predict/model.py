@@ -366,6 +366,11 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
     overhead = np.where(arrays.active, model.overhead_s, 0.0)
     if model.class_params:
         _apply_class_params(model, arrays, nbytes, bandwidth, compute_time, memory_time, overhead)
+    if model.sequence_scale != 1.0 or model.sequence_per_op_s:
+        # calibrated in-sequence correction: in a network, data streams from colder caches into
+        # freshly allocated buffers, so the memory side runs slower than in isolated probes
+        memory_time = memory_time * model.sequence_scale
+        overhead = overhead + np.where(arrays.active, model.sequence_per_op_s, 0.0)
     busy = np.maximum(compute_time, memory_time)
     time = busy + overhead
     latency = float(time.sum())

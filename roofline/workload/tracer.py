@@ -248,7 +248,9 @@ def trace(model: nn.Module, inputs: InputSpec) -> Trace:
     recorder = _Recorder(stack)
     handles = []
     try:
-        with fake_mode:
+        # Inside inference_mode, tensors made here would be inference tensors, whose ops skip the
+        # dispatch mode (torch issue #126268): trace with it switched off.
+        with torch.inference_mode(False), fake_mode:
             fake_state: dict[str, torch.Tensor] = {}
             by_identity: dict[int, torch.Tensor] = {}
             for name, t in tensors.items():
