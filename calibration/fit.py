@@ -387,7 +387,9 @@ def fit_op_class(points: Sequence[Measurement], level_bw: Sequence[float], *, ke
         raise ValueError(f"{key}: need at least 4 measurements for 3 parameters, got {len(points)}")
     F = np.array([m.flops for m in points], dtype=float)
     B = np.array([m.bytes for m in points], dtype=float)
-    t = np.array([m.median_s for m in points], dtype=float)
+    # p10 rather than median: the fast end of each case's repeats moves far less between runs on
+    # a shared host (other tenants only ever add time), so two calibrations agree
+    t = np.array([m.p10_s for m in points], dtype=float)
     W = np.asarray(level_bw, dtype=float)
     weights = np.array([0.5 if m.noisy else 1.0 for m in points])
     p, f, t0, pred = fit_roofline(F, B, W, t, weights)

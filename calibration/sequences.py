@@ -114,23 +114,22 @@ def _separable_pyramid(stages: list[tuple[int, int, int]]):
 
 
 def probes(plan: str = "full") -> list[SequenceProbe]:
-    """Synthetic networks whose weights (tens of MB) and activations stream through the memory
-    hierarchy as a real network's do. (Short stacks that keep their weights in cache behave like
-    the isolated probes and teach nothing about networks.)"""
+    """Synthetic depthwise-separable networks: their time is dominated by the memory side (depthwise
+    convolutions, normalization, activations on large activations), which is what the scale
+    corrects. Compute-bound chains (plain conv pyramids, MLPs) leave the scale unconstrained and
+    only add noise to it, so they are not used."""
     sizes = [
-        SequenceProbe("cnn-pyramid-160", (1, 3, 160, 160),
-                      lambda: _pyramid([(32, 2), (64, 2), (128, 2), (256, 2), (384, 2)], 2)),
         SequenceProbe("separable-pyramid-160", (1, 3, 160, 160),
                       lambda: _separable_pyramid([(24, 2, 4), (40, 2, 4), (80, 2, 6), (112, 1, 6), (192, 2, 6)])),
-        SequenceProbe("mlp-deep-64x512", (64, 512), lambda: _mlp_stack(512, 6)),
+        SequenceProbe("separable-pyramid-128-b4", (4, 3, 128, 128),
+                      lambda: _separable_pyramid([(24, 2, 4), (40, 2, 4), (80, 2, 6), (160, 2, 6)])),
     ]
     if plan == "full":
         sizes += [
-            SequenceProbe("separable-pyramid-128-b4", (4, 3, 128, 128),
-                          lambda: _separable_pyramid([(24, 2, 4), (40, 2, 4), (80, 2, 6), (160, 2, 6)])),
-            SequenceProbe("cnn-pyramid-128-b4", (4, 3, 128, 128),
-                          lambda: _pyramid([(32, 2), (64, 2), (128, 2), (256, 2)], 1)),
-            SequenceProbe("mlp-deep-16x768", (16, 768), lambda: _mlp_stack(768, 4)),
+            SequenceProbe("separable-pyramid-192", (1, 3, 192, 192),
+                          lambda: _separable_pyramid([(16, 1, 4), (32, 2, 6), (64, 2, 6), (128, 2, 6)])),
+            SequenceProbe("separable-pyramid-96-b8", (8, 3, 96, 96),
+                          lambda: _separable_pyramid([(24, 2, 4), (48, 2, 6), (96, 2, 6)])),
         ]
     return sizes
 

@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--models", nargs="*", default=list(MODELS))
+    parser.add_argument("--keep", type=Path, default=None, help="Keep the calibrated device files in this folder.")
     args = parser.parse_args()
 
     import torch
@@ -60,8 +61,10 @@ def main() -> None:
     from roofline.sources import load_model
 
     with tempfile.TemporaryDirectory() as tmp:
-        cal_a, cal_a_isolated = calibrate(args.threads, Path(tmp), "host-cal-a")
-        cal_b, _ = calibrate(args.threads, Path(tmp), "host-cal-b")
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        cal_a, cal_a_isolated = calibrate(args.threads, folder, "host-cal-a")
+        cal_b, _ = calibrate(args.threads, folder, "host-cal-b")
     datasheet = load_device_file(HERE / "host-1core-datasheet.yaml")
 
     rows = []
