@@ -99,16 +99,23 @@ def _violations(p: Prediction, c: Constraints) -> list[tuple[str, str]]:
         out.append(("latency", f"latency {p.latency_s * 1e3:.3g} ms > {c.max_latency_s * 1e3:.3g} ms"))
     if c.min_throughput_per_s is not None and p.throughput_per_s < c.min_throughput_per_s:
         out.append(("throughput", f"throughput {p.throughput_per_s:.3g}/s < {c.min_throughput_per_s:.3g}/s"))
-    if c.max_power_w is not None:
-        if p.tdp_w is None:
+    return out + power_and_price_violations(p.tdp_w, p.price_usd, c.max_power_w, c.max_price_usd)
+
+
+def power_and_price_violations(tdp_w: float | None, price_usd: float | None, max_power_w: float | None,
+                               max_price_usd: float | None) -> list[tuple[str, str]]:
+    """(category, message) for a device over a power or price limit, or lacking the figure to check."""
+    out = []
+    if max_power_w is not None:
+        if tdp_w is None:
             out.append(("missing spec", "power not in the catalog, cannot check --max-power"))
-        elif p.tdp_w > c.max_power_w:
-            out.append(("power", f"power {p.tdp_w:.3g} W > {c.max_power_w:.3g} W"))
-    if c.max_price_usd is not None:
-        if p.price_usd is None:
+        elif tdp_w > max_power_w:
+            out.append(("power", f"power {tdp_w:.3g} W > {max_power_w:.3g} W"))
+    if max_price_usd is not None:
+        if price_usd is None:
             out.append(("missing spec", "price not in the catalog, cannot check --max-price"))
-        elif p.price_usd > c.max_price_usd:
-            out.append(("price", f"price ${p.price_usd:,.0f} > ${c.max_price_usd:,.0f}"))
+        elif price_usd > max_price_usd:
+            out.append(("price", f"price ${price_usd:,.0f} > ${max_price_usd:,.0f}"))
     return out
 
 

@@ -9,6 +9,8 @@ from typing import Any, Iterable
 from rich.console import Console
 from rich.table import Table
 
+from roofline._human import seconds  # noqa: F401  (one formatter for CLI and reports)
+
 def _console(**kwargs: Any) -> Console:
     probe = Console(**kwargs)
     # Piped output (files, CI logs) gets a wide page instead of rich's default 80 columns,
@@ -66,11 +68,3 @@ def si(value: float | None, unit: str = "", digits: int = 3) -> str:
     return f"{value:.{digits}g} {unit}".strip()
 
 
-def seconds(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    if value >= 1:
-        return f"{value:.3g} s"
-    if value >= 1e-3:
-        return f"{value * 1e3:.3g} ms"
-    return f"{value * 1e6:.3g} µs"

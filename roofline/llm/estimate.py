@@ -32,7 +32,8 @@ from roofline.llm.trace import (KV_FORMATS, QUANTISED, WEIGHT_FORMATS, PhaseTrac
                                 trace_phase, weight_bytes, workload_of)
 from roofline.predict import Prediction, predict
 from roofline.predict.efficiency import ERROR_BANDS, Runtime, Tier, parse_runtime, parse_tier
-from roofline.predict.memory import UNIFIED_RESERVE_CAP_BYTES, UNIFIED_RESERVE_FRACTION, WORKSPACE_BYTES
+from roofline.predict.memory import WORKSPACE_BYTES, usable_memory
+from roofline.predict.memory import format_bytes as _gb
 
 DECODE_SAMPLES = 5
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
@@ -138,12 +139,6 @@ class LlmMemory:
                 f"{_gb(self.kv_cache_bytes)} + activations {_gb(self.activation_bytes)} + workspace "
                 f"{_gb(self.workspace_bytes)}), has {_gb(self.available_bytes)}"
                 + (" usable" if self.available_bytes != self.capacity_bytes else ""))
-
-
-def _gb(value: float | None) -> str:
-    if value is None:
-        return "?"
-    return f"{value / 1e9:.3g} GB" if value >= 1e8 else f"{value / 1e6:.3g} MB"
 
 
 @dataclass(frozen=True)
@@ -295,14 +290,7 @@ def llm_memory(phases: Phases, device: DeviceSpec) -> LlmMemory:
     if capacity is None:
         return LlmMemory(phases.weight_bytes, kv, act, workspace, required, None, None, None,
                          "memory capacity not in the catalog: fit not checked")
-    available, note = capacity, None
-    if device.memory.unified:
-        reserve = capacity * UNIFIED_RESERVE_FRACTION
-        cap = UNIFIED_RESERVE_CAP_BYTES.get(device.kind)
-        if cap is not None:
-            reserve = min(reserve, cap)
-        available = capacity - reserve
-        note = f"unified memory: {_gb(reserve)} kept for the OS"
+    available, note = usable_memory(device)
     return LlmMemory(phases.weight_bytes, kv, act, workspace, required, capacity, available, required <= available,
                      note)
 

@@ -15,7 +15,7 @@ from roofline.llm.estimate import CostModel, LlmPrediction, LlmRequest, estimate
 from roofline.llm.model import LlmModel, load_llm
 from roofline.predict import DeviceUnusable
 from roofline.predict.efficiency import Runtime, Tier
-from roofline.ranking import Exclusion
+from roofline.ranking import Exclusion, power_and_price_violations
 
 SORT_KEYS = ("tokens-per-s", "cost", "latency", "ttft", "tpot", "energy", "price", "perf-per-dollar",
              "perf-per-watt", "throughput")
@@ -90,17 +90,7 @@ def _violations(p: LlmPrediction, c: LlmConstraints) -> list[tuple[str, str]]:
         out.append(("latency", f"time per output token {p.tpot_s * 1e3:.3g} ms > {c.max_tpot_s * 1e3:.3g} ms"))
     if c.min_tokens_per_s is not None and p.tokens_per_s < c.min_tokens_per_s:
         out.append(("throughput", f"{p.tokens_per_s:.3g} tokens/s < {c.min_tokens_per_s:.3g} tokens/s"))
-    if c.max_power_w is not None:
-        if p.tdp_w is None:
-            out.append(("missing spec", "power not in the catalog, cannot check --max-power"))
-        elif p.tdp_w > c.max_power_w:
-            out.append(("power", f"power {p.tdp_w:.3g} W > {c.max_power_w:.3g} W"))
-    if c.max_price_usd is not None:
-        if p.price_usd is None:
-            out.append(("missing spec", "price not in the catalog, cannot check --max-price"))
-        elif p.price_usd > c.max_price_usd:
-            out.append(("price", f"price ${p.price_usd:,.0f} > ${c.max_price_usd:,.0f}"))
-    return out
+    return out + power_and_price_violations(p.tdp_w, p.price_usd, c.max_power_w, c.max_price_usd)
 
 
 def rank_llm(model: str | LlmModel, devices: Iterable[DeviceSpec], request: LlmRequest | None = None,

@@ -54,10 +54,26 @@ class MemoryFit:
                 + (" usable" if self.available_bytes != self.capacity_bytes else ""))
 
 
-def _gb(value: float | None) -> str:
+def format_bytes(value: float | None) -> str:
+    """'18.2 GB' / '512 MB' for messages."""
     if value is None:
         return "?"
     return f"{value / 1e9:.3g} GB" if value >= 1e8 else f"{value / 1e6:.3g} MB"
+
+
+_gb = format_bytes
+
+
+def usable_memory(device: DeviceSpec) -> tuple[float | None, str | None]:
+    """(bytes a model may use, note): the capacity, less the OS reserve on unified memory."""
+    capacity = device.memory.capacity_bytes
+    if capacity is None or not device.memory.unified:
+        return capacity, None
+    reserve = capacity * UNIFIED_RESERVE_FRACTION
+    cap = UNIFIED_RESERVE_CAP_BYTES.get(device.kind)
+    if cap is not None:
+        reserve = min(reserve, cap)
+    return capacity - reserve, f"unified memory: {format_bytes(reserve)} kept for the OS"
 
 
 def memory_fit(weight_bytes: int, activation_bytes: int, device: DeviceSpec, *, streamed: bool = False) -> MemoryFit:
@@ -70,14 +86,6 @@ def memory_fit(weight_bytes: int, activation_bytes: int, device: DeviceSpec, *, 
     if capacity is None:
         return MemoryFit(weight_bytes, activation_bytes, workspace, required, None, None, None,
                          "memory capacity not in the catalog: fit not checked")
-    available = capacity
-    note = None
-    if device.memory.unified:
-        reserve = capacity * UNIFIED_RESERVE_FRACTION
-        cap = UNIFIED_RESERVE_CAP_BYTES.get(device.kind)
-        if cap is not None:
-            reserve = min(reserve, cap)
-        available = capacity - reserve
-        note = f"unified memory: {_gb(reserve)} kept for the OS"
+    available, note = usable_memory(device)
     return MemoryFit(weight_bytes, activation_bytes, workspace, required, capacity, available,
                      required <= available, note)

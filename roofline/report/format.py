@@ -4,15 +4,7 @@ from __future__ import annotations
 import math
 import re
 
-
-def seconds(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    if value >= 1:
-        return f"{value:.3g} s"
-    if value >= 1e-3:
-        return f"{value * 1e3:.3g} ms"
-    return f"{value * 1e6:.3g} µs"
+from roofline._human import seconds  # noqa: F401  (re-exported: one formatter for CLI and reports)
 
 
 def rate(value: float | None) -> str:
