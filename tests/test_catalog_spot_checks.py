@@ -1,0 +1,48 @@
+"""Built-in catalog figures checked against the vendors' datasheets."""
+import json
+
+import pytest
+
+from roofline.catalog import load_catalog
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+def test_h100_sxm_is_dense_bf16_3_35_tb_s_80_gb(catalog):
+    h100 = catalog.get("nvidia-h100-sxm")
+    assert h100.compute.bf16.matrix_flops_per_s == pytest.approx(989.4e12, rel=0.002)  # not the 1979 sparse figure
+    assert h100.compute.bf16.matrix_sparse_flops_per_s == pytest.approx(1979e12, rel=0.002)
+    assert h100.memory.bandwidth_bytes_per_s == pytest.approx(3.35e12)
+    assert h100.memory.capacity_bytes == pytest.approx(80e9)
+
+
+def test_l4_bandwidth_is_300_gb_s(catalog):
+    assert catalog.get("nvidia-l4").memory.bandwidth_bytes_per_s == pytest.approx(300e9)
+
+
+def test_raspberry_pi_5_memory_is_lpddr4x_4267_on_32_bits(catalog):
+    memory = catalog.get("raspberry-pi-5").memory
+    assert "LPDDR4X" in memory.type
+    assert memory.data_rate_mtps == 4267 and memory.bus_width_bits == 32
+    assert memory.bandwidth_bytes_per_s == pytest.approx(4267e6 * 4, rel=1e-3)
+
+
+def test_no_dense_peak_exceeds_its_sparse_peak(catalog):
+    for device in catalog:
+        for dtype, peaks in device.compute.items():
+            if peaks.matrix_flops_per_s and peaks.matrix_sparse_flops_per_s:
+                assert peaks.matrix_flops_per_s <= peaks.matrix_sparse_flops_per_s, (device.id, dtype)
+
+
+def test_list_json_covers_30_devices_with_sources(run_cli):
+    code, out, _ = run_cli("devices", "list", "--json")
+    rows = json.loads(out)
+    assert code == 0 and len(rows) >= 30
+    assert all(row["sources"] for row in rows)
+    assert {"cpu", "gpu", "sbc"} <= {row["kind"] for row in rows}
+    for key in ("id", "name", "kind", "peak_flops", "memory_bytes", "memory_bandwidth_bytes_per_s", "tdp_w",
+                "price_usd", "sources"):
+        assert all(key in row for row in rows)
