@@ -229,3 +229,16 @@ def test_calibrated_host_without_datasheet_peaks_uses_measured_ones(matmul_workl
     assert p.latency_s == pytest.approx(536_870_912 / 80e9 + 1e-6)
     with pytest.raises(DeviceUnusable):
         predict(matmul_workload, host, tier="datasheet")
+
+
+def test_yolo11n_rank_order_is_sane(catalog):
+    pytest.importorskip("ultralytics")
+    built = roofline.load_model("ultralytics:yolo11n.yaml")
+    w = roofline.analyze(built.model, (1, 3, 640, 640), name="yolo11n")
+    ranked = roofline.rank(w, catalog).ranked
+    kinds = [p.kind for p in ranked]
+    assert kinds[:5] == ["gpu"] * 5
+    slowest = [p.device for p in ranked[-3:]]
+    assert any(d.startswith("raspberry-pi") for d in slowest)
+    assert all(p.energy_j is not None for p in ranked if p.tdp_w is not None)
+    assert any(p.price_usd is not None for p in ranked)
