@@ -175,9 +175,11 @@ def run_sequences(predict_isolated: Callable[[Any, tuple[int, ...]], tuple[float
             module = probe.build().eval()
             x = torch.randn(*probe.input_shape)
             module(x)
-            timing = time_callable(lambda: module(x), warmup=2, min_repeats=5, budget_s=1.0, min_sample_s=0.0)
+            timing = time_callable(lambda: module(x), warmup=2, min_repeats=7, budget_s=2.0, min_sample_s=0.0)
             compute, memory, overhead = (np.asarray(a, dtype=float) for a in predict_isolated(module, probe.input_shape))
-            point = SequencePoint(probe.name, timing.median_s, 0.0, int(np.count_nonzero(overhead)), timing.noisy,
+            # p10, as the isolated fits use: the scale then measures the network's systematic
+            # slowdown rather than this run's noise
+            point = SequencePoint(probe.name, timing.p10_s, 0.0, int(np.count_nonzero(overhead)), timing.noisy,
                                   (compute, memory, overhead))
             point.isolated_s = chain_time(point, 1.0)
             points.append(point)
