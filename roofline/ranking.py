@@ -128,26 +128,36 @@ def rank(workload: Workload, devices: Iterable[DeviceSpec], constraints: Constra
     if sort not in SORT_KEYS:
         raise RooflineError(f"unknown sort key {sort!r}: choose {', '.join(SORT_KEYS)}")
     result = RankResult(workload.model, workload.batch, workload.dtype, str(runtime), sort)
+    result.ranked, result.excluded = screen_and_sort(
+        devices, constraints.kinds, lambda device: predict(workload, device, runtime=runtime, tier=tier),
+        lambda p: _violations(p, constraints), _sort_key(sort), top)
+    return result
+
+
+def screen_and_sort(devices: Iterable[DeviceSpec], kinds: tuple[str, ...] | None, predict_one: Any,
+                    violations: Any, sort_key: Any, top: int | None) -> tuple[list[Any], list[Exclusion]]:
+    """Predict each device of the wanted kinds; exclude those that cannot run the workload, do not
+    fit, or break a constraint (each with its reason); sort the rest. Shared by model and LLM
+    ranking: ``predict_one(device)`` may raise DeviceUnusable, and its result has ``.memory``."""
+    ranked, excluded = [], []
     for device in devices:
-        if constraints.kinds and device.kind not in constraints.kinds:
+        if kinds and device.kind not in kinds:
             continue
         try:
-            p = predict(workload, device, runtime=runtime, tier=tier)
+            p = predict_one(device)
         except DeviceUnusable as exc:
-            result.excluded.append(Exclusion(device.id, device.name, exc.category, str(exc).split(": ", 1)[-1]))
+            excluded.append(Exclusion(device.id, device.name, exc.category, str(exc).split(": ", 1)[-1]))
             continue
         if p.memory.fits is False:
-            result.excluded.append(Exclusion(device.id, device.name, "memory", p.memory.shortfall_message()))
+            excluded.append(Exclusion(device.id, device.name, "memory", p.memory.shortfall_message()))
             continue
-        problems = _violations(p, constraints)
+        problems = violations(p)
         if problems:
-            result.excluded.append(Exclusion(device.id, device.name, problems[0][0], "; ".join(m for _, m in problems)))
+            excluded.append(Exclusion(device.id, device.name, problems[0][0], "; ".join(m for _, m in problems)))
             continue
-        result.ranked.append(p)
-    result.ranked.sort(key=_sort_key(sort))
-    if top is not None:
-        result.ranked = result.ranked[:top]
-    return result
+        ranked.append(p)
+    ranked.sort(key=sort_key)
+    return (ranked[:top] if top is not None else ranked), excluded
 
 
 # ------------------------------------------------------------------ CLI quantities

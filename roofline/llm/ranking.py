@@ -13,9 +13,9 @@ from roofline.catalog import DeviceSpec
 from roofline.errors import RooflineError
 from roofline.llm.estimate import CostModel, LlmPrediction, LlmRequest, estimate_phases, trace_request
 from roofline.llm.model import LlmModel, load_llm
-from roofline.predict import DeviceUnusable
+
 from roofline.predict.efficiency import Runtime, Tier
-from roofline.ranking import Exclusion, power_and_price_violations
+from roofline.ranking import Exclusion, power_and_price_violations, screen_and_sort
 
 SORT_KEYS = ("tokens-per-s", "cost", "latency", "ttft", "tpot", "energy", "price", "perf-per-dollar",
              "perf-per-watt", "throughput")
@@ -105,25 +105,10 @@ def rank_llm(model: str | LlmModel, devices: Iterable[DeviceSpec], request: LlmR
     constraints = constraints or LlmConstraints()
     phases = trace_request(llm, request)
     result = LlmRankResult(f"hf:{llm.name}", request, str(runtime), sort)
-    for device in devices:
-        if constraints.kinds and device.kind not in constraints.kinds:
-            continue
-        try:
-            p = estimate_phases(phases, device, runtime=runtime, tier=tier, costs=costs)
-        except DeviceUnusable as exc:
-            result.excluded.append(Exclusion(device.id, device.name, exc.category, str(exc).split(": ", 1)[-1]))
-            continue
-        if p.memory.fits is False:
-            result.excluded.append(Exclusion(device.id, device.name, "memory", p.memory.shortfall_message()))
-            continue
-        problems = _violations(p, constraints)
-        if problems:
-            result.excluded.append(Exclusion(device.id, device.name, problems[0][0], "; ".join(m for _, m in problems)))
-            continue
-        result.ranked.append(p)
-    result.ranked.sort(key=_key(sort))
-    if top is not None:
-        result.ranked = result.ranked[:top]
+    result.ranked, result.excluded = screen_and_sort(
+        devices, constraints.kinds,
+        lambda device: estimate_phases(phases, device, runtime=runtime, tier=tier, costs=costs),
+        lambda p: _violations(p, constraints), _key(sort), top)
     return result
 
 
