@@ -32,8 +32,7 @@ from roofline.llm.trace import (KV_FORMATS, QUANTISED, WEIGHT_FORMATS, PhaseTrac
                                 trace_phase, weight_bytes, workload_of)
 from roofline.predict import Prediction, predict
 from roofline.predict.efficiency import ERROR_BANDS, Runtime, Tier, parse_runtime, parse_tier
-from roofline.predict.memory import WORKSPACE_BYTES, usable_memory
-from roofline.predict.memory import format_bytes as _gb
+from roofline.predict.memory import WORKSPACE_BYTES, MemoryFit, usable_memory
 
 DECODE_SAMPLES = 5
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
@@ -111,34 +110,8 @@ class PhaseEstimate:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class LlmMemory:
-    """Device memory a serving instance needs: weights + KV cache + activations + workspace."""
-
-    weight_bytes: int
-    kv_cache_bytes: int
-    activation_bytes: int
-    workspace_bytes: int
-    required_bytes: int
-    capacity_bytes: float | None
-    available_bytes: float | None
-    fits: bool | None
-    note: str | None = None
-
-    @property
-    def headroom_bytes(self) -> float | None:
-        return None if self.available_bytes is None else self.available_bytes - self.required_bytes
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["headroom_bytes"] = self.headroom_bytes
-        return out
-
-    def shortfall_message(self) -> str:
-        return (f"needs {_gb(self.required_bytes)} (weights {_gb(self.weight_bytes)} + KV cache "
-                f"{_gb(self.kv_cache_bytes)} + activations {_gb(self.activation_bytes)} + workspace "
-                f"{_gb(self.workspace_bytes)}), has {_gb(self.available_bytes)}"
-                + (" usable" if self.available_bytes != self.capacity_bytes else ""))
+# A serving instance's memory: the predictor's MemoryFit with the KV cache filled in.
+LlmMemory = MemoryFit
 
 
 @dataclass(frozen=True)
@@ -288,11 +261,11 @@ def llm_memory(phases: Phases, device: DeviceSpec) -> LlmMemory:
     required = phases.weight_bytes + kv + act + workspace
     capacity = device.memory.capacity_bytes
     if capacity is None:
-        return LlmMemory(phases.weight_bytes, kv, act, workspace, required, None, None, None,
-                         "memory capacity not in the catalog: fit not checked")
+        return MemoryFit(phases.weight_bytes, act, workspace, required, None, None, None,
+                         "memory capacity not in the catalog: fit not checked", kv_cache_bytes=kv)
     available, note = usable_memory(device)
-    return LlmMemory(phases.weight_bytes, kv, act, workspace, required, capacity, available, required <= available,
-                     note)
+    return MemoryFit(phases.weight_bytes, act, workspace, required, capacity, available, required <= available,
+                     note, kv_cache_bytes=kv)
 
 
 def _phase_estimate(phase: PhaseTrace, p: Prediction, *, fused: bool, tokens: int) -> PhaseEstimate:

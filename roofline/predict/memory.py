@@ -38,6 +38,7 @@ class MemoryFit:
     available_bytes: float | None  # after the OS reserve on unified memory
     fits: bool | None  # None: the catalog has no capacity, fit not checked
     note: str | None = None
+    kv_cache_bytes: int = 0  # language models: the KV cache at the request's context and batch
 
     @property
     def headroom_bytes(self) -> float | None:
@@ -49,7 +50,8 @@ class MemoryFit:
         return out
 
     def shortfall_message(self) -> str:
-        return (f"needs {_gb(self.required_bytes)} (weights {_gb(self.weight_bytes)} + activations "
+        kv = f" + KV cache {_gb(self.kv_cache_bytes)}" if self.kv_cache_bytes else ""
+        return (f"needs {_gb(self.required_bytes)} (weights {_gb(self.weight_bytes)}{kv} + activations "
                 f"{_gb(self.activation_bytes)} + workspace {_gb(self.workspace_bytes)}), has {_gb(self.available_bytes)}"
                 + (" usable" if self.available_bytes != self.capacity_bytes else ""))
 
