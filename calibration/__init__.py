@@ -1,9 +1,10 @@
 """Microbenchmark suite run on a target host by `roofline calibrate` (installed as ``roofline.calibration``).
 
-- ``timing``: the timing harness (``time_callable``, ``Timing``, ``num_threads``).
+- ``timing``: the timing harness (``time_callable``, ``Timing``, ``num_threads``, ``settle_allocator``).
 - ``probes``: the probe cases and ``run_suite`` -> ``SuiteResult``.
 - ``fit``: scipy fits -> ``CalibrationFit`` (``fit_suite``).
-- ``power``: NVML / RAPL / INA3221 readers and ``measure_power``.
+- ``sequences``: synthetic networks timed for real, the in-sequence factors.
+- ``power``: NVML / RAPL / INA3221 readers, ``measure_power`` and ``calibration_power``.
 - ``host``: host facts (CPU, caches, threads, versions, date).
 
 Names are imported lazily so that importing the package does not import torch or scipy.
@@ -17,6 +18,7 @@ _EXPORTS: dict[str, str] = {
     "time_callable": "timing",
     "Timing": "timing",
     "num_threads": "timing",
+    "settle_allocator": "timing",
     "run_suite": "probes",
     "plan_suite": "probes",
     "build_plan": "probes",

@@ -84,6 +84,27 @@ def summarize(samples_s: list[float], *, inner: int = 1, threads: int = 1, devic
     )
 
 
+# glibc's malloc serves a request above its mmap threshold with fresh mmap'd pages, page-faulted
+# in on first touch and unmapped on free, and raises the threshold (to at most 32 MiB on 64-bit
+# hosts) each time such a block is freed. Until it has risen past a network's activation sizes,
+# every large output is faulted in anew on every call, and how far it has risen depends on what
+# the process did before: on the development host the same synthetic network ran in 12 ms or in
+# 16-23 ms depending on that history alone.
+GLIBC_MMAP_THRESHOLD_MAX_BYTES = 32 << 20
+
+
+def settle_allocator() -> None:
+    """Put the CPU allocator in its steady state before timing: allocate and free one block just
+    under glibc's maximum mmap threshold, which raises the threshold to that maximum (the state a
+    long-running process reaches after its first large free). Every calibration and measurement
+    then starts from the same state whatever ran before it; with another allocator (jemalloc,
+    tcmalloc, a static MALLOC_MMAP_THRESHOLD_) it is a harmless allocation."""
+    import torch
+
+    block = torch.empty(GLIBC_MMAP_THRESHOLD_MAX_BYTES - (1 << 16), dtype=torch.uint8)
+    del block
+
+
 @contextlib.contextmanager
 def num_threads(n: int | None) -> Iterator[int]:
     """Set ``torch.set_num_threads(n)`` for the block and restore the previous count afterwards.

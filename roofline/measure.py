@@ -1,7 +1,9 @@
 """Measure a model's real latency on this host (``profile --measure``, ``validate``).
 
 The forward runs for real in eval mode under ``torch.inference_mode()`` with warm-up and
-repeats; the median and its dispersion come from the calibration timing harness.
+repeats; the median and its dispersion come from the calibration timing harness. The allocator
+is settled first (``settle_allocator``), as the calibration does, so that a measurement does not
+depend on what the process ran before.
 """
 from __future__ import annotations
 
@@ -48,8 +50,9 @@ def materialize(model: nn.Module) -> nn.Module:
 def measure_latency(model: nn.Module, input_shape: tuple[int, ...], *, threads: int | None = None,
                     budget_s: float = 2.0, min_repeats: int = 5) -> MeasuredLatency:
     """Median latency of one forward pass of ``model`` on a random input of ``input_shape`` (CPU)."""
-    from roofline.calibration.timing import num_threads, time_callable
+    from roofline.calibration.timing import num_threads, settle_allocator, time_callable
 
+    settle_allocator()  # the allocator state the calibration measured in
     model = materialize(model).eval()
     x = torch.randn(*input_shape)
     with num_threads(threads) as n, torch.inference_mode():

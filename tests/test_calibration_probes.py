@@ -19,7 +19,9 @@ from roofline.calibration.probes import (
     conv_case,
     gemm_case,
     layer_norm_case,
+    Measurement,
     memory_working_sets,
+    merge_passes,
     reduction_case,
     run_suite,
     softmax_case,
@@ -124,6 +126,35 @@ def test_tiny_real_run_returns_sane_numbers():
     assert res.stages[0].elapsed_s > 0
     back = SuiteResult.from_dict(json.loads(json.dumps(res.to_dict())))
     assert back.measurements == res.measurements and back.host == res.host
+
+
+def _measured(p10_s: float) -> Measurement:
+    return Measurement("gemm/fp32/x", "gemm", "matmul", "gemm_square", "fp32", {}, 100, 10, 1.1 * p10_s, 0.9 * p10_s,
+                       p10_s, 1.2 * p10_s, 0.05, 7, False)
+
+
+def test_merge_passes_keeps_the_median_pass():
+    merged = merge_passes([_measured(1.30e-3), _measured(1.00e-3), _measured(1.05e-3)])
+    assert merged.p10_s == 1.05e-3 and merged.median_s == pytest.approx(1.1 * 1.05e-3)  # one pass, whole
+    assert merged.passes == 3 and merged.pass_spread == pytest.approx(0.30)
+    assert merge_passes([_measured(2e-3), _measured(1e-3)]).p10_s == 1e-3  # of two, the faster
+    single = merge_passes([_measured(1e-3)])
+    assert single.passes == 1 and single.pass_spread == 0.0
+
+
+def test_passes_time_every_case_in_each_pass():
+    import dataclasses
+
+    cases = [stream_case("copy", 1 << 12), activation_case("relu", 4096)]
+    params = dataclasses.replace(PLANS["quick"], passes=3, budget_s=0.01)
+    plan = SuitePlan(params, "cpu", [Stage("a", cases[:1], 0.1), Stage("b", cases[1:], 0.1)])
+    events, passes_done = [], []
+    res = run_suite(plan, threads=1, progress=lambda *a: events.append(a), after_pass=passes_done.append)
+    assert passes_done == [0, 1, 2] and plan.estimated_s == pytest.approx(0.6)
+    assert [m.name for m in res.measurements] == [c.name for c in cases]
+    assert all(m.passes == 3 and m.pass_spread >= 0 for m in res.measurements)
+    assert [e[:3] for e in events if e[0] == "a"][-1] == ("a", 3, 3)  # one bar per stage, every pass counted
+    assert res.timing["passes"] == 3 and [s.name for s in res.stages] == ["a", "b"]
 
 
 def test_slow_dtype_is_not_driven_to_its_largest_shapes():

@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import itertools
+import platform
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -103,3 +107,32 @@ def test_abort_call_s_raises_on_a_slow_first_call():
     with pytest.raises(CallTooSlow) as err:
         time_callable(lambda: _spin(0.02), abort_call_s=0.005, min_repeats=3)
     assert err.value.seconds >= 0.02
+
+
+_RSS_SCRIPT = """
+import sys, torch
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+if sys.argv[1] == "settle":
+    from roofline.calibration.timing import settle_allocator
+    settle_allocator()
+before = rss()
+x = torch.ones(16 << 20, dtype=torch.uint8)  # 16 MiB, touched
+del x
+print(rss() - before)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc" or not Path("/proc/self/status").exists(),
+                    reason="glibc's dynamic mmap threshold is what settle_allocator sets")
+def test_settled_allocator_reuses_large_blocks_instead_of_unmapping_them():
+    """In a fresh process a 16 MiB block is mmap'd and returned on free (the next one faults in
+    anew); after settle_allocator it comes from the heap and stays resident for reuse."""
+    def retained(mode):
+        out = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, mode], capture_output=True, text=True, check=True)
+        return int(out.stdout.strip().splitlines()[-1])
+
+    assert retained("fresh") < 4 << 20
+    assert retained("settle") > 12 << 20
