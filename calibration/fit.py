@@ -29,6 +29,8 @@ POOR_PLATEAU_SPREAD = 0.25  # IQR/median of a plateau's bandwidths above which a
 FOREIGN_LOAD_WARN = 0.10  # other processes' share of the CPUs above which the fit warns
 DISPATCH_BOUND_FACTOR = 3.0  # points faster than this x the per-op overhead say little about bandwidth
 MIN_PLATEAU_POINTS = 2  # a level needs this many usable points for a bandwidth figure
+MIN_ROOF_POINTS = 2  # cases a roof needs on its side of the ridge to be fitted, not bounded
+OVERHEAD_PRIOR_WEIGHT = 0.02  # weight of log(t0 / dispatch overhead) among the log-time residuals
 # op classes fitted with the roofline model (memory and overhead have their own fits)
 FITTED_CLASSES = ("matmul", "conv", "depthwise_conv", "elementwise", "reduction", "softmax", "normalization")
 
@@ -342,12 +344,16 @@ class ClassFit:
 
 
 def fit_roofline(flops: Sequence[float], nbytes: Sequence[float], level_bw: Sequence[float],
-                 seconds: Sequence[float], weights: Sequence[float] | None = None
-                 ) -> tuple[float, float, float, np.ndarray]:
+                 seconds: Sequence[float], weights: Sequence[float] | None = None,
+                 overhead_prior_s: float | None = None) -> tuple[float, float, float, np.ndarray]:
     """Fit time = max(F / P, B / (f * BW)) + t0. Returns (P, f, t0, predicted times).
 
     Log-time residuals with a soft-L1 loss; started from three points (compute-bound,
-    memory-bound, mixed) because the max() has a kink, keeping the best.
+    memory-bound, mixed) because the max() has a kink, keeping the best. ``overhead_prior_s``
+    (the dispatch probes' per-op cost) adds one weak residual, OVERHEAD_PRIOR_WEIGHT x
+    log(t0 / prior): when every case runs far longer than t0 the data cannot place it and it
+    would otherwise drift between calibrations (a conv family's t0 came out 11 us in one run and
+    101 us in the next with equally good residuals); cases that do show a fixed cost outweigh it.
     """
     F = np.asarray(flops, dtype=float)
     B = np.asarray(nbytes, dtype=float)
@@ -361,7 +367,10 @@ def fit_roofline(flops: Sequence[float], nbytes: Sequence[float], level_bw: Sequ
         return np.maximum(F / p, B / (f * W)) + t0
 
     def resid(theta: np.ndarray) -> np.ndarray:
-        return w * np.log(model(theta) / t)
+        r = w * np.log(model(theta) / t)
+        if overhead_prior_s:
+            r = np.append(r, OVERHEAD_PRIOR_WEIGHT * (theta[2] - math.log(overhead_prior_s)))
+        return r
 
     p_hi = float(np.max(F / t)) if np.any(F > 0) else 1.0
     f_hi = float(np.max(B / (W * t)))
@@ -382,7 +391,7 @@ def fit_roofline(flops: Sequence[float], nbytes: Sequence[float], level_bw: Sequ
 
 def fit_op_class(points: Sequence[Measurement], level_bw: Sequence[float], *, key: str, op_class: str,
                  dtype: str, family: str | None = None, dram_bw: float | None = None,
-                 level_names: Sequence[str] | None = None) -> ClassFit:
+                 level_names: Sequence[str] | None = None, overhead_prior_s: float | None = None) -> ClassFit:
     if len(points) < 4:
         raise ValueError(f"{key}: need at least 4 measurements for 3 parameters, got {len(points)}")
     F = np.array([m.flops for m in points], dtype=float)
@@ -392,24 +401,27 @@ def fit_op_class(points: Sequence[Measurement], level_bw: Sequence[float], *, ke
     t = np.array([m.p10_s for m in points], dtype=float)
     W = np.asarray(level_bw, dtype=float)
     weights = np.array([0.5 if m.noisy else 1.0 for m in points])
-    p, f, t0, pred = fit_roofline(F, B, W, t, weights)
+    p, f, t0, pred = fit_roofline(F, B, W, t, weights, overhead_prior_s)
     compute = F / p >= B / (f * W)
     n_c, n_m = int(compute.sum()), int((~compute).sum())
     rms, mx = _residuals(pred, t)
     notes = []
-    # Without a compute-bound (memory-bound) case the fit cannot place that roof; the best rate
-    # observed is then a lower bound on it, and a stable one: a "not determined" that flips
-    # between runs would swing predictions far more than the bound's slack.
-    if n_c == 0:
-        notes.append("no compute-bound case: peak is the best observed FLOP/s (a lower bound)")
-    if n_m == 0:
-        notes.append("no memory-bound case: bandwidth fraction is the best observed (a lower bound)")
+    # With fewer than MIN_ROOF_POINTS compute-bound (memory-bound) cases the fit cannot place that
+    # roof: one case is matched exactly by whatever the other parameters leave over. The best
+    # rate observed is then a lower bound on it, and a stable one: a roof that flips between
+    # fitted and unfitted from run to run would swing predictions far more than the bound's slack.
+    if n_c < MIN_ROOF_POINTS:
+        notes.append(f"{n_c or 'no'} compute-bound case{'' if n_c == 1 else 's'}: peak is the best observed "
+                     "FLOP/s (a lower bound)")
+    if n_m < MIN_ROOF_POINTS:
+        notes.append(f"{n_m or 'no'} memory-bound case{'' if n_m == 1 else 's'}: bandwidth fraction is the best "
+                     "observed (a lower bound)")
     if rms > POOR_REL_RMS:
         notes.append(f"poor fit: relative RMS residual {rms:.0%}")
     observed_peak = float(np.max(F / t)) if np.any(F > 0) else None
     observed_frac = float(np.max(B / (W * t))) if np.any(B > 0) else None
-    peak = p if n_c else observed_peak
-    frac = f if n_m else observed_frac
+    peak = p if n_c >= MIN_ROOF_POINTS else observed_peak
+    frac = f if n_m >= MIN_ROOF_POINTS else observed_frac
     by_level: dict[str, list[float]] = {}
     if level_names is not None:
         for i in np.flatnonzero(~compute):
@@ -557,6 +569,7 @@ def fit_suite(result: SuiteResult, *, min_points: int = 4) -> CalibrationFit:
     def level_of(m: Measurement) -> str:
         return _level_for(levels, m.bytes).name if levels else "absolute"
 
+    prior = overhead.overhead_s if overhead else None
     classes: dict[str, ClassFit] = {}
     families: dict[str, ClassFit] = {}
     groups: dict[tuple[str, str], list[Measurement]] = {}
@@ -572,7 +585,7 @@ def fit_suite(result: SuiteResult, *, min_points: int = 4) -> CalibrationFit:
             warnings.append(f"{key}: only {len(pts)} measurement(s), not fitted")
             continue
         classes[key] = fit_op_class(pts, [level_bw(m) for m in pts], key=key, op_class=oc, dtype=dt, dram_bw=dram,
-                                    level_names=[level_of(m) for m in pts])
+                                    level_names=[level_of(m) for m in pts], overhead_prior_s=prior)
         if classes[key].poor:
             warnings.append(f"{key}: {classes[key].note}")
     for (oc, fam, dt), pts in sorted(fam_groups.items()):
@@ -580,7 +593,7 @@ def fit_suite(result: SuiteResult, *, min_points: int = 4) -> CalibrationFit:
             continue
         key = f"{fam}/{dt}"
         families[key] = fit_op_class(pts, [level_bw(m) for m in pts], key=key, op_class=oc, dtype=dt, family=fam,
-                                     dram_bw=dram, level_names=[level_of(m) for m in pts])
+                                     dram_bw=dram, level_names=[level_of(m) for m in pts], overhead_prior_s=prior)
     n_noisy = sum(m.noisy for m in ms)
     if ms and n_noisy > 0.25 * len(ms):
         warnings.append(f"{n_noisy} of {len(ms)} measurements are noisy (IQR/median > {result.noisy_threshold:g})")

@@ -355,3 +355,63 @@ def measure_power(fn: Callable[[], Any] | None, seconds: float = 2.0, *, reader:
         return _unavailable(f"{reader.method}: counter did not advance in {span:.2f} s", span, calls)
     return PowerMeasurement(True, reader.method, energy / span, energy, span, calls, len(samples),
                             reader.description)
+
+
+# ---------------------------------------------------------------- power during calibration
+
+@dataclass
+class PowerProbe:
+    """A workload whose power the calibration records: ``run`` is called back to back."""
+
+    name: str
+    description: str
+    run: Callable[[], Any]
+
+
+def power_probes(device: str = "cpu") -> tuple[PowerProbe, PowerProbe, Callable[[], Any] | None]:
+    """(compute-bound probe, memory-bound probe, sync) on ``device``, built on torch.
+
+    Compute: a 1024^3 fp32 GEMM (on a GPU 4096^3), well above any device's ridge point. Memory: a
+    STREAM triad over three arrays of 64 MiB each (1 GiB on a GPU), far beyond the last cache.
+    """
+    import torch
+
+    dev = torch.device(device)
+    gpu = dev.type == "cuda"
+    n = 4096 if gpu else 1024
+    a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
+    c = torch.empty(n, n, device=dev)
+    elems = (256 if gpu else 16) * (1 << 20)
+    x, y, z = (torch.full((elems,), v, device=dev) for v in (1.0, 2.0, 0.5))
+    sync = torch.cuda.synchronize if gpu else None
+    compute = PowerProbe("gemm", f"fp32 GEMM {n}x{n}x{n}", lambda: torch.mm(a, b, out=c))
+    memory = PowerProbe("triad", f"STREAM triad over 3 x {elems * 4 >> 20} MiB",
+                        lambda: torch.add(y, z, alpha=3.0, out=x))
+    return compute, memory, sync
+
+
+def calibration_power(device: str = "cpu", *, seconds: float = 2.0, reader: PowerReader | None = None,
+                      probes: tuple[PowerProbe, PowerProbe, Callable[[], Any] | None] | None = None,
+                      **detect_kw: Any) -> dict[str, Any]:
+    """Idle power and average power under a compute-bound and a memory-bound probe, as the
+    ``power`` block of a calibration: ``{"method", "counter", "idle_w", "compute_w", "memory_w",
+    "load_w", ...}``, or ``{"method": "unavailable", "reason"}`` when no counter is readable (or
+    one stops answering). ``load_w`` is the larger of the two loaded figures."""
+    if reader is None:
+        det = detect_power(device, **detect_kw)
+        if det.reader is None:
+            return {"method": "unavailable", "reason": det.reason}
+        reader = det.reader
+    compute, memory, sync = probes if probes is not None else power_probes(device)
+    idle = measure_power(None, seconds, reader=reader)
+    loaded = [measure_power(p.run, seconds, reader=reader, sync=sync) for p in (compute, memory)]
+    failed = next((m for m in [idle, *loaded] if not m.available), None)
+    if failed is not None:
+        return {"method": "unavailable", "reason": failed.reason.removeprefix("unavailable: ")}
+    compute_w, memory_w = (m.average_w for m in loaded)
+    return {
+        "method": reader.method, "counter": reader.description,
+        "idle_w": idle.average_w, "compute_w": compute_w, "memory_w": memory_w,
+        "load_w": max(compute_w, memory_w), "window_s": seconds,
+        "compute_probe": compute.description, "memory_probe": memory.description,
+    }

@@ -2,12 +2,18 @@
 
 Isolated microbenchmarks repeat one op with its weights and outputs hot in cache and its code
 warm; a network interleaves different ops, streams each layer's weights once and allocates
-fresh outputs. These probes time synthetic chains built from the same op families (conv + norm +
-activation stacks, depthwise-separable stacks, MLP stacks) at several sizes, predict each chain
-from the isolated fits, and fit one parameter that closes the gap, a scale on the memory side of
-each op (the isolated probes stream from hot caches into recycled buffers; a network does not):
+fresh outputs. These probes time synthetic chains built from the same op families (plain conv
+pyramids, depthwise-separable pyramids, a transformer MLP stack) at several sizes, predict each
+op of a chain from the isolated fits, and fit two factors that close the gap, one for the dense
+ops (matmul, attention, dense convolution: the matrix-unit ops) and one for every other op
+(depthwise convolution, normalization, activations, pooling, copies):
 
-    time(chain) = sum over ops of max(compute_i, scale x memory_i) + overhead_i
+    time(chain) = dense_scale x sum(dense ops' time) + other_scale x sum(other ops' time)
+
+Each factor multiplies whole op times, so it does not depend on whether the isolated fits call an
+op compute- or memory-bound (an earlier single factor on the memory side alone swung with that
+split from one calibration to the next). Plain conv and MLP chains are mostly dense, separable
+chains mostly not, so the two factors are well determined.
 
 The chains are generic building blocks at fixed synthetic sizes, not the models validated in
 docs/accuracy.md: the fit sees microbenchmark data only.
@@ -15,10 +21,12 @@ docs/accuracy.md: the fit sees microbenchmark data only.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
+
+SCALE_BOUNDS = (0.5, 4.0)
 
 
 @dataclass(frozen=True)
@@ -32,27 +40,34 @@ class SequenceProbe:
 class SequencePoint:
     name: str
     measured_s: float
-    isolated_s: float  # sum of the isolated-fit predictions of its ops
+    dense_s: float  # isolated-fit prediction of its dense ops
+    other_s: float  # isolated-fit prediction of its other ops
     n_ops: int
     noisy: bool
-    # per-op (compute, memory, overhead) seconds of the isolated prediction; not serialised
-    parts: tuple[Any, Any, Any] | None = None
+    measured_by_pass_s: list[float] | None = None  # p10 of each pass; measured_s is their median
+
+    @property
+    def isolated_s(self) -> float:
+        return self.dense_s + self.other_s
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "measured_s": self.measured_s, "isolated_s": self.isolated_s,
-                "n_ops": self.n_ops, "noisy": self.noisy}
+                "dense_s": self.dense_s, "other_s": self.other_s, "n_ops": self.n_ops, "noisy": self.noisy,
+                "measured_by_pass_s": list(self.measured_by_pass_s or [self.measured_s])}
 
 
 @dataclass
 class SequenceFit:
-    scale: float
-    per_op_s: float
+    dense_scale: float
+    other_scale: float
     residual_rel_rms: float
     points: list[SequencePoint]
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"scale": self.scale, "applies_to": "memory", "per_op_s": self.per_op_s,
-                "residual_rel_rms": self.residual_rel_rms, "points": [p.to_dict() for p in self.points]}
+        return {"dense_scale": self.dense_scale, "other_scale": self.other_scale, "applies_to": "op-time",
+                "residual_rel_rms": self.residual_rel_rms, "points": [p.to_dict() for p in self.points],
+                "notes": list(self.notes)}
 
 
 def _conv_stack(c: int, layers: int):
@@ -114,11 +129,10 @@ def _separable_pyramid(stages: list[tuple[int, int, int]]):
 
 
 def probes(plan: str = "full") -> list[SequenceProbe]:
-    """Synthetic depthwise-separable networks: their time is dominated by the memory side (depthwise
-    convolutions, normalization, activations on large activations), which is what the scale
-    corrects. Compute-bound chains (plain conv pyramids, MLPs) leave the scale unconstrained and
-    only add noise to it, so they are not used."""
+    """Synthetic networks: plain conv pyramids and a transformer MLP stack (mostly dense ops) and
+    depthwise-separable pyramids (mostly other ops), so both factors are determined."""
     sizes = [
+        SequenceProbe("cnn-pyramid-128", (1, 3, 128, 128), lambda: _pyramid([(32, 2), (64, 2), (128, 2)], 2)),
         SequenceProbe("separable-pyramid-160", (1, 3, 160, 160),
                       lambda: _separable_pyramid([(24, 2, 4), (40, 2, 4), (80, 2, 6), (112, 1, 6), (192, 2, 6)])),
         SequenceProbe("separable-pyramid-128-b4", (4, 3, 128, 128),
@@ -126,6 +140,8 @@ def probes(plan: str = "full") -> list[SequenceProbe]:
     ]
     if plan == "full":
         sizes += [
+            SequenceProbe("cnn-pyramid-96-b4", (4, 3, 96, 96), lambda: _pyramid([(48, 2), (96, 2), (192, 2)], 2)),
+            SequenceProbe("mlp-197x384", (1, 197, 384), lambda: _mlp_stack(384, 2)),
             SequenceProbe("separable-pyramid-192", (1, 3, 192, 192),
                           lambda: _separable_pyramid([(16, 1, 4), (32, 2, 6), (64, 2, 6), (128, 2, 6)])),
             SequenceProbe("separable-pyramid-96-b8", (8, 3, 96, 96),
@@ -134,55 +150,141 @@ def probes(plan: str = "full") -> list[SequenceProbe]:
     return sizes
 
 
-def chain_time(point: SequencePoint, scale: float) -> float:
-    compute, memory, overhead = point.parts
-    return float(np.sum(np.maximum(compute, scale * memory) + overhead))
+def chain_time(point: SequencePoint, dense_scale: float, other_scale: float) -> float:
+    return dense_scale * point.dense_s + other_scale * point.other_s
 
 
 def fit_sequences(points: list[SequencePoint]) -> SequenceFit | None:
-    """The memory-side scale in [0.5, 4] minimising the squared log error over the chains (noisy
-    points weigh half), by a fine 1-D grid: the max() makes the objective piecewise smooth."""
-    points = [p for p in points if p.parts is not None]
+    """The two factors in SCALE_BOUNDS minimising the squared log error over the chains (noisy
+    points weigh half), by a fine 2-D grid in log space: deterministic, and the bounds hold."""
+    points = [p for p in points if p.isolated_s > 0 and p.measured_s > 0]
     if len(points) < 2:
         return None
     w = np.array([0.5 if p.noisy else 1.0 for p in points])
     t = np.array([p.measured_s for p in points])
-    grid = np.exp(np.linspace(math.log(0.5), math.log(4.0), 400))
-    costs = [float(np.sum(w * np.log(np.array([chain_time(p, g) for p in points]) / t) ** 2)) for g in grid]
-    scale = float(grid[int(np.argmin(costs))])
-    pred = np.array([chain_time(p, scale) for p in points])
-    rms = float(math.sqrt(np.mean(((pred - t) / t) ** 2)))
-    return SequenceFit(scale, 0.0, rms, points)
+    d = np.array([p.dense_s for p in points])
+    o = np.array([p.other_s for p in points])
+    grid = np.exp(np.linspace(math.log(SCALE_BOUNDS[0]), math.log(SCALE_BOUNDS[1]), 600))
+    # cost[i, j] for dense_scale = grid[i], other_scale = grid[j]
+    pred = grid[:, None, None] * d[None, None, :] + grid[None, :, None] * o[None, None, :]
+    cost = np.sum(w * np.log(pred / t) ** 2, axis=-1)
+    i, j = np.unravel_index(int(np.argmin(cost)), cost.shape)
+    dense_scale, other_scale = float(grid[i]), float(grid[j])
+    fitted = np.array([chain_time(p, dense_scale, other_scale) for p in points])
+    rms = float(math.sqrt(np.mean(((fitted - t) / t) ** 2)))
+    return SequenceFit(dense_scale, other_scale, rms, points)
 
 
-def run_sequences(predict_isolated: Callable[[Any, tuple[int, ...]], tuple[float, int]], *, plan: str = "full",
-                  threads: int | None = None, progress: Callable[..., None] | None = None) -> SequenceFit | None:
-    """Time each chain and fit the in-sequence parameters.
-
-    ``predict_isolated(module, input_shape) -> (compute_s, memory_s, overhead_s)``: per-op arrays
-    of the chain predicted from the isolated fits alone (the caller owns the predictor).
-    """
+def time_chains(plan: str = "full", *, threads: int | None = None, budget_s: float = 2.0) -> dict[str, dict[str, Any]]:
+    """Time every chain of ``plan`` once in this process: ``{name: {"p10_s", "median_s", "noisy"}}``."""
     import torch
 
-    from roofline.calibration.timing import num_threads, time_callable
+    from roofline.calibration.timing import num_threads, settle_allocator, time_callable
 
-    cases = probes(plan)
-    points = []
+    out: dict[str, dict[str, Any]] = {}
     with num_threads(threads), torch.inference_mode():
-        for i, probe in enumerate(cases):
-            if progress:
-                progress("sequences", i, len(cases), 2.0 * (len(cases) - i))
+        settle_allocator()
+        for probe in probes(plan):
             module = probe.build().eval()
             x = torch.randn(*probe.input_shape)
             module(x)
-            timing = time_callable(lambda: module(x), warmup=2, min_repeats=7, budget_s=2.0, min_sample_s=0.0)
-            compute, memory, overhead = (np.asarray(a, dtype=float) for a in predict_isolated(module, probe.input_shape))
-            # p10, as the isolated fits use: the scale then measures the network's systematic
-            # slowdown rather than this run's noise
-            point = SequencePoint(probe.name, timing.p10_s, 0.0, int(np.count_nonzero(overhead)), timing.noisy,
-                                  (compute, memory, overhead))
-            point.isolated_s = chain_time(point, 1.0)
-            points.append(point)
-    if progress:
-        progress("sequences", len(cases), len(cases), 0.0)
-    return fit_sequences(points)
+            timing = time_callable(lambda: module(x), warmup=2, min_repeats=7, budget_s=budget_s, min_sample_s=0.0)
+            out[probe.name] = {"p10_s": timing.p10_s, "median_s": timing.median_s, "noisy": timing.noisy}
+    return out
+
+
+class ChainTimer:
+    """Times the chains of a plan once per call of :meth:`time_pass`; :meth:`fit` then predicts
+    them and fits the factors.
+
+    Each pass runs in a fresh Python process (``python -m roofline.calibration.sequences``): on
+    the development host the same chains ran 20-27 % slower in a process that had just run the
+    microbenchmark suite than in a fresh one, and neither settling nor trimming the allocator
+    undid it, while a model measured by ``roofline validate`` or served by an application runs in
+    a process of its own. ``roofline calibrate`` calls ``time_pass`` after each pass of the suite,
+    so a chain's timings lie a minute or more apart and a slow spell of the host sways one of
+    them, not the factor."""
+
+    def __init__(self, plan: str = "full", *, threads: int | None = None, passes: int | None = None,
+                 budget_s: float | None = None) -> None:
+        from roofline.calibration.probes import PLANS
+
+        self.plan = plan
+        self.threads = threads
+        self.cases = probes(plan)
+        self.passes = passes if passes is not None else (PLANS[plan].passes if plan in PLANS else 1)
+        self.budget_s = budget_s if budget_s is not None else 2.0 / self.passes
+        self.timings: list[dict[str, dict[str, Any]]] = []
+        self.notes: list[str] = []
+
+    @property
+    def estimated_pass_s(self) -> float:
+        return 3.0 + len(self.cases) * (self.budget_s + 0.1)  # interpreter start, then the chains
+
+    def time_pass(self, progress: Callable[..., None] | None = None) -> None:
+        import json
+        import subprocess
+        import sys
+
+        k = len(self.timings)
+        if progress:
+            progress("sequences", k, self.passes, (self.passes - k) * self.estimated_pass_s)
+        cmd = [sys.executable, "-m", "roofline.calibration.sequences", "--plan", self.plan,
+               "--budget-s", repr(self.budget_s)] + (["--threads", str(self.threads)] if self.threads else [])
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            timings = json.loads(done.stdout.strip().splitlines()[-1])
+        except (subprocess.CalledProcessError, OSError, ValueError, IndexError) as exc:
+            why = (getattr(exc, "stderr", "") or str(exc)).strip().splitlines()
+            self.notes.append(f"pass {k + 1}: a fresh process could not time the chains "
+                              f"({why[-1] if why else type(exc).__name__}); timed in this process")
+            timings = time_chains(self.plan, threads=self.threads, budget_s=self.budget_s)
+        self.timings.append(timings)
+        if progress:
+            progress("sequences", k + 1, self.passes, (self.passes - k - 1) * self.estimated_pass_s)
+
+    def fit(self, predict_isolated: Callable[[Any, tuple[int, ...]], tuple[float, float, int]]) -> SequenceFit | None:
+        """``predict_isolated(module, input_shape) -> (dense_s, other_s, n_ops)``: the chain predicted
+        from the isolated fits alone, split into dense and other ops (the caller owns the predictor)."""
+        points = []
+        for probe in self.cases:
+            runs = [t[probe.name] for t in self.timings if probe.name in t]
+            if not runs:
+                continue
+            # p10 within a pass, as the isolated fits use; the median pass across passes
+            timing = sorted(runs, key=lambda r: r["p10_s"])[(len(runs) - 1) // 2]
+            dense_s, other_s, n_ops = predict_isolated(probe.build().eval(), probe.input_shape)
+            points.append(SequencePoint(probe.name, float(timing["p10_s"]), float(dense_s), float(other_s),
+                                        int(n_ops), bool(timing["noisy"]), [float(r["p10_s"]) for r in runs]))
+        result = fit_sequences(points)
+        if result is not None:
+            result.notes = list(self.notes)
+        return result
+
+
+def run_sequences(predict_isolated: Callable[[Any, tuple[int, ...]], tuple[float, float, int]], *,
+                  plan: str = "full", threads: int | None = None,
+                  progress: Callable[..., None] | None = None) -> SequenceFit | None:
+    """Time every chain in the plan's number of passes, back to back, and fit the factors (see
+    :class:`ChainTimer` for timing them between suite passes instead)."""
+    timer = ChainTimer(plan, threads=threads)
+    for _ in range(timer.passes):
+        timer.time_pass(progress)
+    return timer.fit(predict_isolated)
+
+
+def _main(argv: list[str] | None = None) -> None:
+    """``python -m roofline.calibration.sequences``: time the chains once, print JSON (one line)."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description="Time the in-sequence chains once and print JSON.")
+    parser.add_argument("--plan", default="full", choices=("quick", "full"))
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--budget-s", type=float, default=2.0)
+    args = parser.parse_args(argv)
+    print(json.dumps(time_chains(args.plan, threads=args.threads, budget_s=args.budget_s)))
+
+
+if __name__ == "__main__":
+    _main()

@@ -102,29 +102,47 @@ class CalibrationRun:
 
 def run_calibration(*, quick: bool, threads: int | None, progress: Callable[..., None] | None = None,
                     base: DeviceSpec | None = None) -> CalibrationRun:
-    """Run the suite on this host's CPU, fit it, then fit the in-sequence correction."""
+    """Run the suite on this host's CPU with the in-sequence chains between its passes, fit both,
+    then record power where a counter exists."""
+    import numpy as np
+
     from roofline.calibration.fit import fit_suite
-    from roofline.calibration.power import power_method
+    from roofline.calibration.power import calibration_power, detect_power
     from roofline.calibration.probes import run_suite
-    from roofline.calibration.sequences import run_sequences
+    from roofline.calibration.sequences import ChainTimer
+    from roofline.calibration.timing import num_threads
     from roofline.predict import predict
+    from roofline.predict.model import dense_ops, op_arrays
     from roofline.workload import analyze
 
     plan = "quick" if quick else "full"
-    result = run_suite(plan, threads=threads, device="cpu", progress=progress)
+    chains = ChainTimer(plan, threads=threads)
+    # the chains are timed after each pass of the suite, their timings minutes apart
+    result = run_suite(plan, threads=threads, device="cpu", progress=progress,
+                       after_pass=lambda k: chains.time_pass(progress))
     fit = fit_suite(result)
     provisional = DeviceSpec.from_yaml_dict(build_device_file(fit, base=base, device_id="calibration-in-progress"))
 
-    def predict_isolated(module: Any, shape: tuple[int, ...]) -> tuple[list[float], list[float], list[float]]:
+    def predict_isolated(module: Any, shape: tuple[int, ...]) -> tuple[float, float, int]:
         workload = analyze(module, shape)
         p = predict(workload, provisional, tier="calibrated", include_ops=True)
-        return ([op.compute_time_s for op in p.ops], [op.memory_time_s for op in p.ops],
-                [op.overhead_s for op in p.ops])
+        arrays = op_arrays(workload)
+        times = np.array([op.time_s for op in p.ops])
+        dense = dense_ops(arrays)
+        return float(times[dense].sum()), float(times[~dense].sum()), int(arrays.active.sum())
 
-    sequences = run_sequences(predict_isolated, plan=plan, threads=threads, progress=progress)
-    method, reason = power_method("cpu")
-    power = {"method": "unavailable", "reason": reason} if method is None else {
-        "method": method, "note": "counter available; idle and loaded power are not yet recorded by this version"}
+    sequences = chains.fit(predict_isolated)
+    detection = detect_power("cpu")
+    if detection.reader is None:
+        power = {"method": "unavailable", "reason": detection.reason}
+    else:
+        window_s = 1.0 if quick else 2.0
+        if progress:
+            progress("power", 0, 3, 3 * window_s)
+        with num_threads(threads):
+            power = calibration_power("cpu", seconds=window_s, reader=detection.reader)
+        if progress:
+            progress("power", 3, 3, 0.0)
     return CalibrationRun(fit, sequences, power)
 
 

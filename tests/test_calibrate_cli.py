@@ -18,7 +18,16 @@ def test_quick_calibration_then_validate_end_to_end(run_cli, tmp_path):
     assert block["host"]["threads"] == 1 and block["host"]["torch_version"]
     assert block["op_classes"]["matmul/fp32"]["peak_flops_per_s"] > 1e9
     assert block["memory_levels"][-1]["bandwidth_bytes_per_s"] > 1e8
-    assert block["power"]["method"] in ("unavailable", "rapl", "nvml", "ina3221") or "reason" in block["power"]
+    power = block["power"]
+    if power["method"] == "unavailable":  # no counter: a reason, never a figure
+        assert power["reason"] and not any(k.endswith("_w") for k in power)
+    else:
+        assert 0 < power["idle_w"] and 0 < power["compute_w"] and 0 < power["memory_w"]
+    seq = block["sequence"]
+    assert seq["applies_to"] == "op-time" and 0.5 <= seq["dense_scale"] <= 4 and 0.5 <= seq["other_scale"] <= 4
+    names = [p["name"] for p in seq["points"]]
+    assert any(n.startswith("cnn") for n in names) and any(n.startswith("separable") for n in names)
+    assert all(p["measured_s"] > 0 and p["dense_s"] + p["other_s"] > 0 for p in seq["points"])
 
     code, stdout, err = run_cli("validate", "mobilenet_v3_small", "--device", "host-test", "--catalog",
                                 str(tmp_path), "--threads", "1", "--json")

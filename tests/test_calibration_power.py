@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 from roofline.calibration.power import (
     Ina3221Reader,
+    PowerProbe,
+    calibration_power,
+    power_probes,
     PowerUnavailable,
     RaplReader,
     detect_power,
@@ -124,3 +128,63 @@ def test_gpu_without_nvml_is_unavailable_not_guessed(tmp_path):
     det = detect_power("cuda:0", hwmon_root=tmp_path / "none")
     if det.method is None:
         assert "nvml" in det.tried and det.reader is None
+
+
+class _FakeSensor:
+    """An instantaneous power sensor whose reading the fake probes set."""
+
+    method, kind, description = "fake", "power", "fake sensor"
+
+    def __init__(self, watts: float) -> None:
+        self.watts = watts
+
+    def read(self) -> float:
+        return self.watts
+
+
+def test_calibration_records_idle_compute_and_memory_power():
+    sensor = _FakeSensor(20.0)
+
+    def burn(watts):
+        def run():
+            sensor.watts = watts
+            time.sleep(0.002)
+        return run
+
+    probes = (PowerProbe("gemm", "fake GEMM", burn(120.0)), PowerProbe("triad", "fake triad", burn(60.0)), None)
+    block = calibration_power(seconds=0.3, reader=sensor, probes=probes)
+    assert block["method"] == "fake" and block["counter"] == "fake sensor"
+    assert block["idle_w"] == pytest.approx(20.0)
+    # the first sample of each loaded window is read before the probe's first call
+    assert block["compute_w"] == pytest.approx(120.0, rel=0.15)
+    assert block["memory_w"] == pytest.approx(60.0, rel=0.15)
+    assert block["load_w"] == max(block["compute_w"], block["memory_w"])
+    assert block["compute_probe"] == "fake GEMM" and block["window_s"] == 0.3
+
+
+def test_calibration_power_without_counter_says_why_and_gives_no_figure(tmp_path):
+    block = calibration_power(seconds=0.05, rapl_root=tmp_path / "x", hwmon_root=tmp_path / "y")
+    assert block["method"] == "unavailable" and "rapl" in block["reason"]
+    assert not any(k.endswith("_w") for k in block)
+
+
+def test_calibration_power_with_a_counter_that_stops_answering():
+    class Dying(_FakeSensor):
+        calls = 0
+
+        def read(self):
+            self.calls += 1
+            if self.calls > 3:
+                raise OSError("device went away")
+            return 5.0
+
+    probe = PowerProbe("x", "x", lambda: time.sleep(0.001))
+    block = calibration_power(seconds=0.1, reader=Dying(5.0), probes=(probe, probe, None))
+    assert block == {"method": "unavailable", "reason": "fake: read failed: device went away"}
+
+
+def test_power_probes_run_on_this_cpu():
+    compute, memory, sync = power_probes("cpu")
+    compute.run()
+    memory.run()
+    assert sync is None and "GEMM" in compute.description and "triad" in memory.description

@@ -218,6 +218,31 @@ def test_calibrated_tier_uses_measured_class_parameters(matmul_workload, relu_wo
     assert predict(relu_workload, device, tier="datasheet").tier == "datasheet"
 
 
+def test_calibrated_power_weights_the_latency_by_where_it_goes(matmul_workload, relu_workload):
+    power = {"method": "rapl", "idle_w": 10.0, "compute_w": 60.0, "memory_w": 40.0, "load_w": 60.0}
+    block = {"eager": {"overhead_s": 5e-6,
+                       "memory_levels": [{"name": "DRAM", "max_working_set_bytes": None,
+                                          "bandwidth_bytes_per_s": 20e9}],
+                       "op_classes": {"matmul/fp32": {"peak_flops_per_s": 100e9, "overhead_s": 20e-6}},
+                       "power": power}}
+    for kind, overhead_w in (("cpu", 40.0), ("gpu", 10.0)):
+        device = DeviceSpec.from_yaml_dict({**synthetic(kind=kind).to_yaml_dict(), "calibration": block})
+        for workload in (matmul_workload, relu_workload):
+            p = predict(workload, device)
+            expected_w = p.compute_bound_share * 60.0 + p.memory_bound_share * 40.0 + p.overhead_share * overhead_w
+            assert p.energy.method == "calibrated"
+            assert p.energy.power_w == pytest.approx(expected_w)
+            assert p.energy_j == pytest.approx(p.latency_s * expected_w)
+    # the GEMM is compute-bound (5.4 ms at 100 GFLOP/s): nearly all of it at the GEMM's power
+    assert predict(matmul_workload, device).energy.power_w == pytest.approx(60.0, rel=0.01)
+    # without compute/memory figures (an older block) the idle/load utilisation model is used
+    old = {"eager": {**block["eager"], "power": {"idle_w": 10.0, "load_w": 60.0}}}
+    device = DeviceSpec.from_yaml_dict({**synthetic().to_yaml_dict(), "calibration": old})
+    p = predict(matmul_workload, device)
+    u = max(p.compute_utilization, p.bandwidth_utilization)
+    assert p.energy.method == "calibrated" and p.energy.power_w == pytest.approx(10.0 + 50.0 * u)
+
+
 def test_calibrated_host_without_datasheet_peaks_uses_measured_ones(matmul_workload):
     block = {"eager": {"overhead_s": 5e-6,
                        "memory_levels": [{"name": "DRAM", "max_working_set_bytes": None,

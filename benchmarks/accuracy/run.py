@@ -1,6 +1,7 @@
 """Prediction accuracy on this host: two full calibrations, then measured vs predicted latency.
 
-For each model and batch size the model runs for real once (warm-up, repeats, median) and is
+The two calibrations run as `roofline calibrate --threads N` in their own processes. For each
+model and batch size the model then runs for real once (warm-up, repeats, median) and is
 predicted three ways: with calibration A (the calibrated tier), with calibration B (for
 repeatability) and with a datasheet description of the host (the datasheet tier,
 host-1core-datasheet.yaml next to this script). Prints Markdown tables for docs/accuracy.md and
@@ -13,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,23 +26,25 @@ HERE = Path(__file__).resolve().parent
 
 
 def calibrate(threads: int, directory: Path, device_id: str):
+    """One full `roofline calibrate`, in its own process as a user runs it (a calibration's
+    timings depend on what its process ran before: docs/calibration.md, "Allocator state")."""
     import yaml
 
-    from roofline.calibrate import build_device_file, run_calibration
     from roofline.catalog import load_device_file
 
     start = time.perf_counter()
-    run = run_calibration(quick=False, threads=threads)
     path = directory / f"{device_id}.yaml"
-    data = build_device_file(run.fit, base=None, device_id=device_id, power=run.power, sequences=run.sequences)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    seq = run.sequences
-    print(f"calibration {device_id}: {time.perf_counter() - start:.0f} s; warnings: {len(run.fit.warnings)}; "
-          f"in-sequence scale {seq.scale:.3f}, per-op {seq.per_op_s * 1e6:.2f} us" if seq else "no sequence fit",
-          flush=True)
+    subprocess.run([sys.executable, "-m", "roofline", "calibrate", "--threads", str(threads), "--out", str(path),
+                    "--force"], check=True, stdout=subprocess.DEVNULL)
+    data = yaml.safe_load(path.read_text())
+    block = data["calibration"]["eager"]
+    seq = block.get("sequence")
+    print(f"calibration {device_id}: {time.perf_counter() - start:.0f} s; warnings: {len(block['warnings'])}; "
+          + (f"in-sequence factors: dense {seq['dense_scale']:.3f}, other ops {seq['other_scale']:.3f}" if seq
+             else "no sequence fit"), flush=True)
     # the same calibration without the in-sequence correction, to show what it contributes
     data["id"] = device_id + "-isolated"
-    data["calibration"]["eager"].pop("sequence", None)
+    block.pop("sequence", None)
     isolated = directory / f"{device_id}-isolated.yaml"
     isolated.write_text(yaml.safe_dump(data, sort_keys=False))
     return load_device_file(path), load_device_file(isolated)

@@ -46,7 +46,7 @@ def calibrate(device_id, base_id, quick, threads, out, force, catalogs, as_json)
             bar.update(tasks[stage], completed=done, eta=f"{est_s_left:.0f}s left")
 
         run = run_calibration(quick=quick, threads=threads, progress=progress, base=base)
-    for message in run.fit.warnings:
+    for message in run.fit.warnings + (run.sequences.notes if run.sequences else []):
         warn(message)
     if run.power.get("method") == "unavailable":
         warn(f"power: {run.power['reason']}; energy predictions keep the catalog's figures")
@@ -67,6 +67,10 @@ def calibrate(device_id, base_id, quick, threads, out, force, catalogs, as_json)
                  f"main memory {dram / 1e9 if dram else float('nan'):.1f} GB/s, per-op overhead "
                  f"{(cal.get('overhead_s') or 0) * 1e6:.1f} us, {cal.get('suite_elapsed_s', 0):.0f} s of measurements",
                  highlight=False, soft_wrap=True)
+    power = cal.get("power") or {}
+    if power.get("idle_w") is not None:
+        stdout.print(f"power ({power['method']}): idle {power['idle_w']:.1f} W, compute-bound {power['compute_w']:.1f} W, "
+                     f"memory-bound {power['memory_w']:.1f} W", highlight=False)
     stdout.print(f"use it: roofline predict MODEL --device {device_id} --catalog {path.parent}", highlight=False)
 
 

@@ -104,12 +104,13 @@ class ExecutionModel:
     fused_bytes: bool
     # calibrated extras (empty in the datasheet and SOL tiers)
     class_params: dict[tuple[str, str], ClassParams] = field(default_factory=dict)  # (class, dtype) -> params
+    family_params: dict[tuple[str, str], ClassParams] = field(default_factory=dict)  # (family, dtype) -> params
     levels: tuple[MemoryLevel, ...] = ()  # measured levels; empty = derive from the catalog
     measured_peaks: dict[str, float] = field(default_factory=dict)  # dtype -> best measured FLOP/s
     power: dict[str, Any] | None = None  # measured power: idle_w, load_w
-    # in-sequence correction (calibration/sequences.py): memory time x scale, + per_op_s per op
-    sequence_scale: float = 1.0
-    sequence_per_op_s: float = 0.0
+    # in-sequence correction (calibration/sequences.py): each op's time x the factor of its kind
+    sequence_dense_scale: float = 1.0  # matmul, attention, dense convolution
+    sequence_other_scale: float = 1.0  # every other op
 
 
 _MATMUL_LIKE = (OpClass.MATMUL, OpClass.CONV, OpClass.ATTENTION)
@@ -177,6 +178,12 @@ def calibrated_model(calibration: dict[str, Any], kind: str, runtime: Runtime) -
             peak = _opt_float(entry.get("peak_flops_per_s"))
             if peak and op_class in ("matmul", "conv"):
                 measured[dtype or "fp32"] = max(measured.get(dtype or "fp32", 0.0), peak)
+        families: dict[tuple[str, str], ClassParams] = {}
+        for key, entry in (block.get("families") or {}).items():
+            family, _, dtype = key.partition("/")
+            families[(family, dtype or "fp32")] = ClassParams(
+                _opt_float(entry.get("peak_flops_per_s")), _opt_float(entry.get("bandwidth_fraction")),
+                _opt_float(entry.get("overhead_s")))
         levels = []
         for i, lv in enumerate(block.get("memory_levels") or []):
             bandwidth = _opt_float(lv.get("bandwidth_bytes_per_s"))
@@ -195,11 +202,15 @@ def calibrated_model(calibration: dict[str, Any], kind: str, runtime: Runtime) -
     if power is not None and (power.get("idle_w") is None or power.get("load_w") is None):
         power = None
     sequence = block.get("sequence") or {}
+    if sequence and "dense_scale" not in sequence:
+        raise RooflineError(f"calibration.{runtime.value}.sequence: written by an older roofline (a single "
+                            "memory-side scale); run `roofline calibrate` again")
     return ExecutionModel(runtime, Tier.CALIBRATED, compute, 1.0 if levels else memory_eff, overhead,
-                          fused_bytes=runtime is Runtime.COMPILED, class_params=params, levels=tuple(levels),
+                          fused_bytes=runtime is Runtime.COMPILED, class_params=params, family_params=families,
+                          levels=tuple(levels),
                           measured_peaks=measured, power=power,
-                          sequence_scale=float(sequence.get("scale") or 1.0),
-                          sequence_per_op_s=float(sequence.get("per_op_s") or 0.0))
+                          sequence_dense_scale=float(sequence.get("dense_scale") or 1.0),
+                          sequence_other_scale=float(sequence.get("other_scale") or 1.0))
 
 
 def _opt_float(value: Any) -> float | None:

@@ -8,6 +8,12 @@ E = t x P,  P = P_static + (P_max - P_static) x u
   and the result says so;
 - u: utilisation of the binding resource, max(achieved FLOP/s / peak, achieved bytes/s / peak).
 
+With calibrated power (``roofline calibrate`` on a host with RAPL, NVML or INA3221), the board's
+measured draw replaces the utilisation model: the compute-bound share of the latency runs at the
+power measured under a GEMM, the memory-bound share at the power under a STREAM triad, and the
+per-op overhead share at the triad's power on CPUs (the core runs the dispatcher) and at idle
+power on accelerators (the device waits for the next launch).
+
 TDP-based figures overestimate real draw (an 8xH100 node peaked at 82 % of its rating), so the
 datasheet tier is an upper-leaning estimate; calibrated power overrides it. A device without
 any power figure gets no energy, never a guess.
@@ -33,8 +39,18 @@ class Energy:
 
 
 def estimate_energy(latency_s: float, utilization: float, batch: int, device: DeviceSpec,
-                    measured: dict | None = None) -> Energy:
+                    measured: dict | None = None, shares: tuple[float, float, float] | None = None) -> Energy:
+    """``shares``: the latency's (compute-bound, memory-bound, overhead) fractions, used with
+    calibrated compute and memory power."""
     u = min(max(utilization, 0.0), 1.0)
+    if measured and shares is not None and all(measured.get(k) is not None for k in ("idle_w", "compute_w", "memory_w")):
+        compute_share, memory_share, overhead_share = shares
+        overhead_w = measured["memory_w"] if device.kind in ("cpu", "sbc") else measured["idle_w"]
+        power = (compute_share * float(measured["compute_w"]) + memory_share * float(measured["memory_w"])
+                 + overhead_share * float(overhead_w))
+        energy = latency_s * power
+        per_item = energy / batch
+        return Energy(energy, per_item, JOULES_PER_KWH / per_item if per_item > 0 else None, power, "calibrated")
     if measured and measured.get("idle_w") is not None and measured.get("load_w") is not None:
         p_static, p_max, method, note = float(measured["idle_w"]), float(measured["load_w"]), "calibrated", None
     else:

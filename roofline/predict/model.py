@@ -173,6 +173,7 @@ class _OpArrays:
     matrix: np.ndarray  # may use matrix units
     depthwise: np.ndarray
     cal_class_index: np.ndarray  # index into CALIBRATION_CLASSES
+    cal_family_index: np.ndarray  # index into CALIBRATION_FAMILIES, -1 for none
     classes: tuple[OpClass, ...]
     dtypes: tuple[str, ...]
 
@@ -203,11 +204,46 @@ def _calibration_class(op) -> int:
     return CALIBRATION_CLASSES.index(name)
 
 
+# Probe families (roofline.calibration.probes) an op can take its parameters from, finer than
+# its class: a conv's kernel and stride, an activation's function. Ops outside every family keep
+# their class's parameters.
+CALIBRATION_FAMILIES = ("conv1x1", "conv1x1_s2", "conv3x3", "conv3x3_s2", "dwconv3x3", "dwconv3x3_s2", "dwconv5x5",
+                        "dwconv5x5_s2", "relu", "sigmoid", "silu", "hardswish", "gelu", "batch_norm", "layer_norm",
+                        "softmax")
+_ACTIVATION_FAMILIES = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "sigmoid_": "sigmoid",
+                        "silu": "silu", "silu_": "silu", "hardswish": "hardswish", "hardswish_": "hardswish",
+                        "gelu": "gelu", "gelu_": "gelu", "_softmax": "softmax", "softmax": "softmax",
+                        "native_batch_norm": "batch_norm", "_native_batch_norm_legit_no_training": "batch_norm",
+                        "native_layer_norm": "layer_norm"}
+
+
+def _calibration_family(op) -> int:
+    """Index into CALIBRATION_FAMILIES, or -1."""
+    name = None
+    if op.op_class is OpClass.CONV and len(op.inputs) >= 2 and op.outputs:
+        weight, x, y = op.inputs[1].shape, op.inputs[0].shape, op.outputs[0].shape
+        if len(weight) == 4 and len(x) == 4 and len(y) == 4 and weight[2] == weight[3] and weight[2] in (1, 3, 5):
+            stride = round(x[2] / y[2]) if y[2] else 0
+            suffix = {1: "", 2: "_s2"}.get(stride)
+            depthwise = _is_depthwise(op)
+            if suffix is not None and x[1] > 3 and (depthwise or weight[2] != 5):
+                name = f"{'dw' if depthwise else ''}conv{weight[2]}x{weight[2]}{suffix}"
+    elif op.op_class in (OpClass.ELEMENTWISE, OpClass.NORMALIZATION, OpClass.REDUCTION):
+        parts = op.op.split(".")
+        name = _ACTIVATION_FAMILIES.get(parts[1] if len(parts) > 1 else op.op)
+    return CALIBRATION_FAMILIES.index(name) if name in CALIBRATION_FAMILIES else -1
+
+
 def _is_depthwise(op) -> bool:
     if op.op_class is not OpClass.CONV or len(op.inputs) < 2:
         return False
     weight = op.inputs[1].shape
     return len(weight) >= 2 and weight[1] == 1 and weight[0] > 1
+
+
+def dense_ops(arrays: _OpArrays) -> np.ndarray:
+    """Ops that may run on matrix units (matmul, attention, dense convolution), not depthwise."""
+    return arrays.matrix & ~arrays.depthwise
 
 
 def op_arrays(workload: Workload) -> _OpArrays:
@@ -232,6 +268,7 @@ def op_arrays(workload: Workload) -> _OpArrays:
         matrix=np.fromiter((op.op_class in MATMUL_CLASSES for op in ops), dtype=bool, count=len(ops)),
         depthwise=np.fromiter((_is_depthwise(op) for op in ops), dtype=bool, count=len(ops)),
         cal_class_index=np.fromiter((_calibration_class(op) for op in ops), dtype=np.int64, count=len(ops)),
+        cal_family_index=np.fromiter((_calibration_family(op) for op in ops), dtype=np.int64, count=len(ops)),
         classes=_CLASSES,
         dtypes=dtypes,
     )
@@ -364,13 +401,14 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
         level_index[fits] = i
     memory_time = nbytes / (bandwidth * model.memory_efficiency)
     overhead = np.where(arrays.active, model.overhead_s, 0.0)
-    if model.class_params:
+    if model.class_params or model.family_params:
         _apply_class_params(model, arrays, nbytes, bandwidth, compute_time, memory_time, overhead)
-    if model.sequence_scale != 1.0 or model.sequence_per_op_s:
+    if model.sequence_dense_scale != 1.0 or model.sequence_other_scale != 1.0:
         # calibrated in-sequence correction: in a network, data streams from colder caches into
-        # freshly allocated buffers, so the memory side runs slower than in isolated probes
-        memory_time = memory_time * model.sequence_scale
-        overhead = overhead + np.where(arrays.active, model.sequence_per_op_s, 0.0)
+        # freshly allocated buffers and weights arrive cold, so ops run slower than in isolated
+        # probes; one factor for the dense ops, one for the rest (calibration/sequences.py)
+        factor = np.where(dense_ops(arrays), model.sequence_dense_scale, model.sequence_other_scale)
+        compute_time, memory_time, overhead = compute_time * factor, memory_time * factor, overhead * factor
     busy = np.maximum(compute_time, memory_time)
     time = busy + overhead
     latency = float(time.sum())
@@ -393,8 +431,12 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
     achieved_bw = bytes_total / latency
     model_peak = effective_peak
 
+    compute_share = float(busy[compute_bound].sum() / latency)
+    memory_share = float(busy[~compute_bound].sum() / latency)
+    overhead_share = float(overhead.sum() / latency)
     fit = memory_fit(workload.weight_bytes, workload.peak_activation_bytes, device, streamed=streamed)
-    energy = estimate_energy(latency, max(compute_util, bandwidth_util), workload.batch, device, model.power)
+    energy = estimate_energy(latency, max(compute_util, bandwidth_util), workload.batch, device, model.power,
+                             shares=(compute_share, memory_share, overhead_share))
     cloud = device.price.cloud[0].usd_per_hour if device.price.cloud else None
     if streamed:
         notes.append("memory bandwidth not published: data streams over the host link")
@@ -409,9 +451,6 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
                          level_names[level_index[i]])
             for i, op in enumerate(workload.ops)
         ]
-    compute_share = float(busy[compute_bound].sum() / latency)
-    memory_share = float(busy[~compute_bound].sum() / latency)
-    overhead_share = float(overhead.sum() / latency)
     shares = {"compute": compute_share, "memory": memory_share, "overhead": overhead_share}
     return Prediction(
         device=device.id,
@@ -455,6 +494,21 @@ def _apply_class_params(model: ExecutionModel, arrays: _OpArrays, nbytes: np.nda
         if name not in CALIBRATION_CLASSES or dtype not in arrays.dtypes:
             continue
         mask = (arrays.cal_class_index == CALIBRATION_CLASSES.index(name)) & \
+            (arrays.dtype_index == arrays.dtypes.index(dtype)) & arrays.active
+        if not mask.any():
+            continue
+        if params.peak_flops_per_s:
+            compute_time[mask] = arrays.flops[mask] / params.peak_flops_per_s
+        if params.bandwidth_fraction:
+            memory_time[mask] = nbytes[mask] / (params.bandwidth_fraction * bandwidth[mask])
+        if params.overhead_s is not None:
+            overhead[mask] = params.overhead_s
+    # then the probe family's own fit, where the op belongs to one: a family is one kernel, so its
+    # fit is tighter than the class's compromise over kernels that differ by 5x
+    for (name, dtype), params in model.family_params.items():
+        if name not in CALIBRATION_FAMILIES or dtype not in arrays.dtypes:
+            continue
+        mask = (arrays.cal_family_index == CALIBRATION_FAMILIES.index(name)) & \
             (arrays.dtype_index == arrays.dtypes.index(dtype)) & arrays.active
         if not mask.any():
             continue
