@@ -44,7 +44,7 @@ class SequencePoint:
     other_s: float  # isolated-fit prediction of its other ops
     n_ops: int
     noisy: bool
-    measured_by_pass_s: list[float] | None = None  # p10 of each pass; measured_s is their median
+    measured_by_pass_s: list[float] | None = None  # median of each pass; measured_s is their median
 
     @property
     def isolated_s(self) -> float:
@@ -141,6 +141,9 @@ def probes(plan: str = "full") -> list[SequenceProbe]:
     if plan == "full":
         sizes += [
             SequenceProbe("cnn-pyramid-96-b4", (4, 3, 96, 96), lambda: _pyramid([(48, 2), (96, 2), (192, 2)], 2)),
+            # late-ResNet widths: 32 MiB of weights, more than a typical last-level cache, so
+            # they stream from main memory on every pass as a large network's do
+            SequenceProbe("cnn-wide-64", (1, 3, 64, 64), lambda: _pyramid([(128, 2), (256, 2), (512, 2)], 2)),
             SequenceProbe("mlp-197x384", (1, 197, 384), lambda: _mlp_stack(384, 2)),
             SequenceProbe("separable-pyramid-192", (1, 3, 192, 192),
                           lambda: _separable_pyramid([(16, 1, 4), (32, 2, 6), (64, 2, 6), (128, 2, 6)])),
@@ -251,11 +254,12 @@ class ChainTimer:
             runs = [t[probe.name] for t in self.timings if probe.name in t]
             if not runs:
                 continue
-            # p10 within a pass, as the isolated fits use; the median pass across passes
-            timing = sorted(runs, key=lambda r: r["p10_s"])[(len(runs) - 1) // 2]
+            # the median within a pass: the factors map the isolated fits (p10 of each probe) onto
+            # a network's median latency, the figure `validate` reports; the median pass across passes
+            timing = sorted(runs, key=lambda r: r["median_s"])[(len(runs) - 1) // 2]
             dense_s, other_s, n_ops = predict_isolated(probe.build().eval(), probe.input_shape)
-            points.append(SequencePoint(probe.name, float(timing["p10_s"]), float(dense_s), float(other_s),
-                                        int(n_ops), bool(timing["noisy"]), [float(r["p10_s"]) for r in runs]))
+            points.append(SequencePoint(probe.name, float(timing["median_s"]), float(dense_s), float(other_s),
+                                        int(n_ops), bool(timing["noisy"]), [float(r["median_s"]) for r in runs]))
         result = fit_sequences(points)
         if result is not None:
             result.notes = list(self.notes)
