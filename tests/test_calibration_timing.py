@@ -111,10 +111,11 @@ def test_abort_call_s_raises_on_a_slow_first_call():
 
 _RSS_SCRIPT = """
 import sys, torch
-def rss():
+def rss():  # anonymous resident memory: heap and mmap'd blocks, not library code paged in
     for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
+        if line.startswith("RssAnon:"):
             return int(line.split()[1]) * 1024
+torch.ones(1024, dtype=torch.uint8)  # the fill kernel's first use, before measuring
 if sys.argv[1] == "settle":
     from roofline.calibration.timing import settle_allocator
     settle_allocator()
