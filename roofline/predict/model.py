@@ -489,32 +489,20 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
 def _apply_class_params(model: ExecutionModel, arrays: _OpArrays, nbytes: np.ndarray, bandwidth: np.ndarray,
                         compute_time: np.ndarray, memory_time: np.ndarray, overhead: np.ndarray) -> None:
     """Calibrated tier: ops of a measured class and dtype take its peak, bandwidth fraction and
-    fixed cost (in place); anything the calibration did not determine keeps the default."""
-    for (name, dtype), params in model.class_params.items():
-        if name not in CALIBRATION_CLASSES or dtype not in arrays.dtypes:
-            continue
-        mask = (arrays.cal_class_index == CALIBRATION_CLASSES.index(name)) & \
-            (arrays.dtype_index == arrays.dtypes.index(dtype)) & arrays.active
-        if not mask.any():
-            continue
-        if params.peak_flops_per_s:
-            compute_time[mask] = arrays.flops[mask] / params.peak_flops_per_s
-        if params.bandwidth_fraction:
-            memory_time[mask] = nbytes[mask] / (params.bandwidth_fraction * bandwidth[mask])
-        if params.overhead_s is not None:
-            overhead[mask] = params.overhead_s
-    # then the probe family's own fit, where the op belongs to one: a family is one kernel, so its
-    # fit is tighter than the class's compromise over kernels that differ by 5x
-    for (name, dtype), params in model.family_params.items():
-        if name not in CALIBRATION_FAMILIES or dtype not in arrays.dtypes:
-            continue
-        mask = (arrays.cal_family_index == CALIBRATION_FAMILIES.index(name)) & \
-            (arrays.dtype_index == arrays.dtypes.index(dtype)) & arrays.active
-        if not mask.any():
-            continue
-        if params.peak_flops_per_s:
-            compute_time[mask] = arrays.flops[mask] / params.peak_flops_per_s
-        if params.bandwidth_fraction:
-            memory_time[mask] = nbytes[mask] / (params.bandwidth_fraction * bandwidth[mask])
-        if params.overhead_s is not None:
-            overhead[mask] = params.overhead_s
+    fixed cost (in place), then ops of a measured probe family take the family's: a family is one
+    kernel, so its fit is tighter than the class's compromise over kernels that differ by 5x.
+    Anything the calibration did not determine keeps the default."""
+    for by_key, names, index in ((model.class_params, CALIBRATION_CLASSES, arrays.cal_class_index),
+                                 (model.family_params, CALIBRATION_FAMILIES, arrays.cal_family_index)):
+        for (name, dtype), params in by_key.items():
+            if name not in names or dtype not in arrays.dtypes:
+                continue
+            mask = (index == names.index(name)) & (arrays.dtype_index == arrays.dtypes.index(dtype)) & arrays.active
+            if not mask.any():
+                continue
+            if params.peak_flops_per_s:
+                compute_time[mask] = arrays.flops[mask] / params.peak_flops_per_s
+            if params.bandwidth_fraction:
+                memory_time[mask] = nbytes[mask] / (params.bandwidth_fraction * bandwidth[mask])
+            if params.overhead_s is not None:
+                overhead[mask] = params.overhead_s
