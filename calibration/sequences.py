@@ -266,17 +266,6 @@ class ChainTimer:
         return result
 
 
-def run_sequences(predict_isolated: Callable[[Any, tuple[int, ...]], tuple[float, float, int]], *,
-                  plan: str = "full", threads: int | None = None,
-                  progress: Callable[..., None] | None = None) -> SequenceFit | None:
-    """Time every chain in the plan's number of passes, back to back, and fit the factors (see
-    :class:`ChainTimer` for timing them between suite passes instead)."""
-    timer = ChainTimer(plan, threads=threads)
-    for _ in range(timer.passes):
-        timer.time_pass(progress)
-    return timer.fit(predict_isolated)
-
-
 def _main(argv: list[str] | None = None) -> None:
     """``python -m roofline.calibration.sequences``: time the chains once, print JSON (one line)."""
     import argparse

@@ -1,10 +1,9 @@
 """Human units for the report's tables (the edge: everything inside is SI and USD)."""
 from __future__ import annotations
 
-import math
 import re
 
-from roofline._human import seconds  # noqa: F401  (re-exported: one formatter for CLI and reports)
+from roofline._human import scaled, seconds  # noqa: F401  (seconds re-exported: one formatter for CLI and reports)
 
 
 def rate(value: float | None) -> str:
@@ -14,13 +13,7 @@ def rate(value: float | None) -> str:
 
 
 def joules(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value >= 1:
-        return f"{value:.3g} J"
-    if value >= 1e-3:
-        return f"{value * 1e3:.3g} mJ"
-    return f"{value * 1e6:.3g} µJ"
+    return scaled(value, "J")
 
 
 def watts(value: float | None) -> str:
