@@ -9,6 +9,11 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
+def pytest_addoption(parser):
+    parser.addoption("--update-goldens", action="store_true", default=False,
+                     help="Rewrite tests/goldens/ from the current output (review the diff before committing).")
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long-running tests, excluded from the default run")
 

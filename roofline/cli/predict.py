@@ -59,6 +59,16 @@ def _llm_request(model, imgsz, input_shape, batch, dtype, prompt, generate, weig
                         kv_dtype=kv_dtype)
 
 
+def _selected(catalogs, strict, device_ids):
+    """The catalog's devices, or only those named by --devices."""
+    from roofline.planning import resolve_devices
+
+    catalog = _load(catalogs, strict)
+    if device_ids is None:
+        return list(catalog)
+    return resolve_devices([i.strip() for i in device_ids.split(",") if i.strip()], catalog=catalog)
+
+
 def _gb(value) -> str:
     return "-" if value is None else f"{value / 1e9:.3g}"
 
@@ -206,12 +216,14 @@ def _print_summary(p) -> None:
               help="Order (default: latency; tokens-per-s for hf: models, which also take cost = USD per "
                    "million tokens, ttft and tpot).")
 @click.option("--top", "top_n", type=int, default=None, help="Show the N best devices.")
+@click.option("--devices", "device_ids", default=None, metavar="ID,ID,...",
+              help="Comma-separated catalog device ids (default: the whole catalog).")
 @_CATALOG_OPTION
 @_STRICT_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (SI units).")
 def rank(model, imgsz, input_shape, batch, dtype, prompt, generate, weights, kv_dtype, runtime, tier, kinds,
-         max_latency, min_throughput, max_ttft, max_tpot, max_power, max_price, sort, top_n, catalogs, strict,
-         as_json):
+         max_latency, min_throughput, max_ttft, max_tpot, max_power, max_price, sort, top_n, device_ids, catalogs,
+         strict, as_json):
     """Rank the catalog devices that fit MODEL and meet the constraints.
 
     For hf: models: by tokens/s (default), cost per million tokens (--sort cost), latency...
@@ -224,7 +236,7 @@ def rank(model, imgsz, input_shape, batch, dtype, prompt, generate, weights, kv_
     if is_llm(model):
         request = _llm_request(model, imgsz, input_shape, batch, dtype, prompt, generate, weights, kv_dtype)
         _rank_llm(model, request, runtime or "compiled", tier, kinds, max_latency, min_throughput, max_ttft, max_tpot,
-                  max_power, max_price, sort or "tokens-per-s", top_n, catalogs, strict, as_json)
+                  max_power, max_price, sort or "tokens-per-s", top_n, device_ids, catalogs, strict, as_json)
         return
     _check_plain_model(model, prompt=prompt, generate=generate, weights=weights, kv_dtype=kv_dtype,
                        max_ttft=max_ttft, max_tpot=max_tpot)
@@ -239,7 +251,7 @@ def rank(model, imgsz, input_shape, batch, dtype, prompt, generate, weights, kv_
         max_power_w=parse_power(max_power) if max_power else None,
         max_price_usd=parse_usd(max_price) if max_price else None,
     )
-    catalog = _load(catalogs, strict)
+    catalog = _selected(catalogs, strict, device_ids)
     workload = load_workload(model, imgsz=imgsz, input_shape=input_shape, batch=batch, dtype=dtype)
     result = run_rank(workload, catalog, constraints, runtime=runtime, tier=tier, sort=sort, top=top_n)
     if as_json:
@@ -271,7 +283,7 @@ def rank(model, imgsz, input_shape, batch, dtype, prompt, generate, weights, kv_
 
 
 def _rank_llm(model, request, runtime, tier, kinds, max_latency, min_throughput, max_ttft, max_tpot, max_power,
-              max_price, sort, top_n, catalogs, strict, as_json) -> None:
+              max_price, sort, top_n, device_ids, catalogs, strict, as_json) -> None:
     from roofline.cli._render import emit_json, seconds, stdout, table
     from roofline.llm.ranking import LlmConstraints, rank_llm
     from roofline.ranking import parse_duration, parse_power, parse_rate, parse_usd
@@ -285,7 +297,7 @@ def _rank_llm(model, request, runtime, tier, kinds, max_latency, min_throughput,
         max_power_w=parse_power(max_power) if max_power else None,
         max_price_usd=parse_usd(max_price) if max_price else None,
     )
-    catalog = _load(catalogs, strict)
+    catalog = _selected(catalogs, strict, device_ids)
     result = rank_llm(model, catalog, request, constraints, runtime=runtime, tier=tier, sort=sort, top=top_n)
     if as_json:
         emit_json(result.to_dict())

@@ -15,7 +15,9 @@ DEFAULT_IMGSZ = 640
 def build(config: str) -> BuiltModel:
     """Build ``config`` (e.g. 'yolo11n.yaml', or a path to a model YAML) with Ultralytics."""
     try:
-        from ultralytics import YOLO
+        # a first import writes a settings file and says so on stdout, which would corrupt --json output
+        with contextlib.redirect_stdout(io.StringIO()):
+            from ultralytics import YOLO
     except ImportError as exc:
         raise MissingExtraError("ultralytics is not installed: pip install 'roofline[yolo]'") from exc
     if not config.endswith((".yaml", ".yml")):
