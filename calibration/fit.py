@@ -23,7 +23,7 @@ from scipy import optimize
 from .host import CacheLevel, HostInfo
 from .probes import STREAM_OVERHEAD_PROBE, DtypeSupport, Measurement, SuiteResult
 
-SCHEMA = "roofline.calibration/1"
+from roofline.catalog.calibration import SCHEMA, CalibrationClass  # noqa: E402  (the record's format and names)
 POOR_REL_RMS = 0.20  # relative RMS residual above which a fit is flagged poor
 POOR_PLATEAU_SPREAD = 0.25  # IQR/median of a plateau's bandwidths above which a level is flagged poor
 FOREIGN_LOAD_WARN = 0.10  # other processes' share of the CPUs above which the fit warns
@@ -32,7 +32,7 @@ MIN_PLATEAU_POINTS = 2  # a level needs this many usable points for a bandwidth 
 MIN_ROOF_POINTS = 2  # cases a roof needs on its side of the ridge to be fitted, not bounded
 OVERHEAD_PRIOR_WEIGHT = 0.02  # weight of log(t0 / dispatch overhead) among the log-time residuals
 # op classes fitted with the roofline model (memory and overhead have their own fits)
-FITTED_CLASSES = ("matmul", "conv", "depthwise_conv", "elementwise", "reduction", "softmax", "normalization")
+FITTED_CLASSES = tuple(c.value for c in CalibrationClass)
 
 
 def _residuals(pred: np.ndarray, t: np.ndarray) -> tuple[float, float]:
@@ -340,6 +340,8 @@ class ClassFit:
             terms.append(flops / self.peak_flops_per_s)
         if self.bandwidth_fraction:
             terms.append(nbytes / (self.bandwidth_fraction * level_bandwidth))
+        elif self.effective_bandwidth_bytes_per_s:
+            terms.append(nbytes / self.effective_bandwidth_bytes_per_s)
         return max(terms) + self.overhead_s
 
 
@@ -389,9 +391,17 @@ def fit_roofline(flops: Sequence[float], nbytes: Sequence[float], level_bw: Sequ
     return float(p), float(f), float(t0), model(best.x)
 
 
-def fit_op_class(points: Sequence[Measurement], level_bw: Sequence[float], *, key: str, op_class: str,
+def fit_op_class(points: Sequence[Measurement], level_bw: Sequence[float] | None, *, key: str, op_class: str,
                  dtype: str, family: str | None = None, dram_bw: float | None = None,
                  level_names: Sequence[str] | None = None, overhead_prior_s: float | None = None) -> ClassFit:
+    """``level_bw``: the measured bandwidth of the level each case's working set sits in; None when no
+    memory level was measured, and the memory side is then fitted as an absolute rate in bytes/s
+    (``effective_bandwidth_bytes_per_s``, with no fraction: there is no bandwidth to be a fraction of)."""
+    absolute = level_bw is None
+    if absolute:
+        # fit against the best observed rate, so the fraction stays inside the fit's bounds; then undo it
+        scale = max((m.bytes / m.p10_s for m in points if m.bytes > 0 and m.p10_s > 0), default=1.0)
+        level_bw = [scale] * len(points)
     if len(points) < 4:
         raise ValueError(f"{key}: need at least 4 measurements for 3 parameters, got {len(points)}")
     F = np.array([m.flops for m in points], dtype=float)
@@ -428,10 +438,14 @@ def fit_op_class(points: Sequence[Measurement], level_bw: Sequence[float], *, ke
             busy = t[i] - t0
             if busy > 0.5 * t[i]:  # mostly transfer, not fixed cost
                 by_level.setdefault(level_names[i], []).append(float(B[i] / (busy * W[i])))
+    if absolute:
+        effective, frac = (frac * scale if frac else None), None
+    else:
+        effective = (frac * dram_bw) if (frac and dram_bw) else None
     return ClassFit(
         key=key, op_class=op_class, dtype=dtype, family=family, peak_flops_per_s=peak,
         half_saturation_flops=(t0 * p) if peak else None, overhead_s=t0, bandwidth_fraction=frac,
-        effective_bandwidth_bytes_per_s=(frac * dram_bw) if (frac and dram_bw) else None,
+        effective_bandwidth_bytes_per_s=effective,
         bandwidth_fraction_by_level={k: float(np.median(v)) for k, v in by_level.items()},
         residual_rel_rms=rms, residual_rel_max=mx, n_points=len(points), n_compute_bound=n_c,
         n_memory_bound=n_m, n_noisy=int(sum(m.noisy for m in points)), poor=rms > POOR_REL_RMS,
@@ -470,8 +484,11 @@ class CalibrationFit:
             d.pop("key")
             return d
 
+        import roofline
+
         return {
             "schema": SCHEMA,
+            "roofline_version": roofline.__version__,
             "device": self.device,
             "threads": self.threads,
             "plan": self.plan,
@@ -555,7 +572,8 @@ def fit_suite(result: SuiteResult, *, min_points: int = 4) -> CalibrationFit:
         caps = [("L2", int(result.host.extra["gpu_l2_bytes"]))]
     levels = fit_memory_levels(ms, caps, by_kernel)
     if not levels:
-        warnings.append("no STREAM measurements: memory levels not fitted; bandwidth fractions are absolute bytes/s")
+        warnings.append("no STREAM measurements: memory levels not fitted; each class's memory side is an absolute "
+                        "rate (effective_bandwidth_bytes_per_s)")
     for lv in levels:
         if lv.poor and lv.note:
             warnings.append(f"memory level {lv.name}: {lv.note}")
@@ -563,8 +581,8 @@ def fit_suite(result: SuiteResult, *, min_points: int = 4) -> CalibrationFit:
             warnings.append(f"memory level {lv.name}: plateau spread {lv.spread:.0%}")
     dram = levels[-1].bandwidth_bytes_per_s if levels else None
 
-    def level_bw(m: Measurement) -> float:
-        return (_bandwidth_for(levels, m.bytes) or 1.0) if levels else 1.0
+    def level_bws(pts: Sequence[Measurement]) -> list[float] | None:
+        return [_bandwidth_for(levels, m.bytes) or 1.0 for m in pts] if levels else None
 
     def level_of(m: Measurement) -> str:
         return _level_for(levels, m.bytes).name if levels else "absolute"
@@ -584,7 +602,7 @@ def fit_suite(result: SuiteResult, *, min_points: int = 4) -> CalibrationFit:
         if len(pts) < min_points:
             warnings.append(f"{key}: only {len(pts)} measurement(s), not fitted")
             continue
-        classes[key] = fit_op_class(pts, [level_bw(m) for m in pts], key=key, op_class=oc, dtype=dt, dram_bw=dram,
+        classes[key] = fit_op_class(pts, level_bws(pts), key=key, op_class=oc, dtype=dt, dram_bw=dram,
                                     level_names=[level_of(m) for m in pts], overhead_prior_s=prior)
         if classes[key].poor:
             warnings.append(f"{key}: {classes[key].note}")
@@ -592,7 +610,7 @@ def fit_suite(result: SuiteResult, *, min_points: int = 4) -> CalibrationFit:
         if len(pts) < min_points or len({(m.flops, m.bytes) for m in pts}) < 3:
             continue
         key = f"{fam}/{dt}"
-        families[key] = fit_op_class(pts, [level_bw(m) for m in pts], key=key, op_class=oc, dtype=dt, family=fam,
+        families[key] = fit_op_class(pts, level_bws(pts), key=key, op_class=oc, dtype=dt, family=fam,
                                      dram_bw=dram, level_names=[level_of(m) for m in pts], overhead_prior_s=prior)
     n_noisy = sum(m.noisy for m in ms)
     if ms and n_noisy > 0.25 * len(ms):

@@ -79,18 +79,6 @@ def _conv_stack(c: int, layers: int):
     return nn.Sequential(*blocks)
 
 
-def _separable_stack(c: int, expand: int, layers: int):
-    from torch import nn
-
-    blocks = []
-    for _ in range(layers):
-        hidden = c * expand
-        blocks += [nn.Conv2d(c, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.Hardswish(),
-                   nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden, bias=False), nn.BatchNorm2d(hidden),
-                   nn.SiLU(), nn.Conv2d(hidden, c, 1, bias=False), nn.BatchNorm2d(c)]
-    return nn.Sequential(*blocks)
-
-
 def _mlp_stack(d: int, layers: int):
     from torch import nn
 

@@ -1,6 +1,7 @@
 """roofline: which device should run this model, how fast, at what energy and cost.
 
-The pipeline runs one way: model -> workload -> device -> prediction -> ranking/report/plan.
+The pipeline runs one way: model -> workload -> scenario -> device -> estimate -> decision
+(rank, plan, report); docs/architecture.md.
 Public names are imported lazily so that light commands (``roofline devices list``)
 do not pay for importing torch.
 """
@@ -21,10 +22,15 @@ _EXPORTS: dict[str, str] = {
     "load_catalog": "roofline.catalog",
     "DeviceSpec": "roofline.catalog",
     "predict": "roofline.predict",
-    "rank": "roofline.ranking",
-    "Constraints": "roofline.ranking",
-    "plan": "roofline.planning",
-    "sweep": "roofline.planning",
+    "Scenario": "roofline.scenario",
+    "load_scenario": "roofline.resolve",
+    "estimate": "roofline.estimation",
+    "Estimate": "roofline.estimation",
+    "rank": "roofline.decide.rank",
+    "Constraints": "roofline.decide.rank",
+    "CostAssumptions": "roofline.decide.costs",
+    "plan": "roofline.decide.plan",
+    "sweep": "roofline.decide.sweep",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

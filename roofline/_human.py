@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any, Iterable
 
 
 def scaled(value: float | None, unit: str) -> str:
@@ -19,3 +20,43 @@ def scaled(value: float | None, unit: str) -> str:
 def seconds(value: float | None) -> str:
     """0.0123 -> '12.3 ms'; None or non-finite -> '-'."""
     return scaled(value, "s")
+
+
+def table(title: str | None, columns: Iterable[tuple[str, str]], rows: Iterable[Iterable[Any]]) -> Any:
+    """columns: (header, justify)."""
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left", header_style="bold", show_lines=False, pad_edge=True)
+    for header, justify in columns:
+        t.add_column(header, justify=justify, no_wrap=justify == "right", overflow="fold")
+    for row in rows:
+        t.add_row(*[str(c) for c in row])
+    return t
+
+
+def si(value: float | None, unit: str = "", digits: int = 3) -> str:
+    """1.23e9 -> '1.23 G' + unit."""
+    if value is None:
+        return "-"
+    if value == 0:
+        return f"0 {unit}".strip()
+    prefixes = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""), (1e-3, "m"), (1e-6, "µ"),
+                (1e-9, "n")]
+    for scale, prefix in prefixes:
+        if abs(value) >= scale:
+            return f"{value / scale:.{digits}g} {prefix}{unit}".strip()
+    return f"{value:.{digits}g} {unit}".strip()
+
+
+def console(*, stderr: bool = False) -> Any:
+    """A rich Console; piped output (files, CI logs) gets a wide page instead of rich's default 80 columns,
+    so that layer names are not truncated."""
+    from rich.console import Console
+
+    probe = Console(stderr=stderr)
+    return probe if probe.is_terminal else Console(width=200, stderr=stderr)
+
+
+def warn(message: str, err_console: Any = None) -> None:
+    """A warning on stderr."""
+    (err_console or console(stderr=True)).print(f"[yellow]warning:[/yellow] {message}", highlight=False)

@@ -179,7 +179,9 @@ def test_fit_to_dict_is_plain_json_with_units_and_round_trips():
     d = fit.to_dict()
     text = json.dumps(d, allow_nan=False)  # plain numbers and strings only
     yaml.safe_dump(d)  # and YAML's safe dumper takes it as is
-    assert d["schema"] == "roofline.calibration/1"
+    from roofline.catalog.calibration import SCHEMA
+
+    assert d["schema"] == SCHEMA and d["roofline_version"]
     assert d["overhead_s"] == pytest.approx(1e-6)
     assert {"bandwidth_bytes_per_s", "max_working_set_bytes"} <= set(d["memory_levels"][0])
     mm = d["op_classes"]["matmul/fp32"]

@@ -5,6 +5,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import re
+
 import pytest
 import yaml
 from pydantic import ValidationError
@@ -223,8 +225,33 @@ def test_dump_uses_human_units(h100: DeviceSpec) -> None:
     assert list(d)[:4] == ["id", "name", "vendor", "kind"]
 
 
-def test_calibration_is_kept_as_is() -> None:
-    calibration = {"torch-2.4-cuda": {"matmul_efficiency": 0.8, "measured": "2026-11-28"}}
-    spec = DeviceSpec.from_yaml_dict(_base(calibration=calibration))
-    assert spec.calibration == calibration
+def test_calibration_is_a_typed_record_that_round_trips() -> None:
+    from roofline.catalog.calibration import SCHEMA, CalibrationRecord
+
+    record = {"schema": SCHEMA, "roofline_version": "0.1.0", "device": "cpu", "threads": 2, "plan": "quick",
+              "host": {"cpu_model": "x", "logical_cpus": 2, "threads": 2, "torch_version": "2.14.1",
+                       "date_utc": "2026-11-28T00:00:00+00:00"},
+              "op_classes": {"matmul/fp32": {"op_class": "matmul", "dtype": "fp32", "peak_flops_per_s": 1e11,
+                                             "overhead_s": 1e-6}}}
+    spec = DeviceSpec.from_yaml_dict(_base(calibration={"eager": record}))
+    assert isinstance(spec.calibration["eager"], CalibrationRecord)
+    assert spec.calibration["eager"].op_classes["matmul/fp32"].peak_flops_per_s == 1e11
     assert DeviceSpec.from_yaml_dict(spec.to_yaml_dict()) == spec
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"schema": "roofline.calibration/1"}, "run `roofline calibrate` again"),
+    ({"op_classes": {"matmull/fp32": {"op_class": "matmul", "dtype": "fp32", "overhead_s": 1e-6}}},
+     "unknown op class 'matmull'"),
+    ({"families": {"conv9x9/fp32": {"op_class": "conv", "dtype": "fp32", "overhead_s": 1e-6}}},
+     "unknown probe family 'conv9x9'"),
+    ({"threads": "many"}, "threads"),
+])
+def test_malformed_calibration_records_are_refused(change, message) -> None:
+    from roofline.catalog.calibration import SCHEMA
+
+    record = {"schema": SCHEMA, "roofline_version": "0.1.0", "device": "cpu", "threads": 2, "plan": "quick",
+              "host": {"cpu_model": "x", "logical_cpus": 2, "threads": 2, "torch_version": "2.14.1",
+                       "date_utc": "2026-11-28T00:00:00+00:00"}, **change}
+    with pytest.raises(Exception, match=re.escape(message)):
+        DeviceSpec.from_yaml_dict(_base(calibration={"eager": record}))

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from roofline.errors import RooflineError
-from roofline.ranking import parse_duration, parse_power, parse_rate, parse_usd
+from roofline.cli.options import parse_duration, parse_power, parse_rate, parse_usd
 
 
 def test_rank_json_shape(run_cli):
@@ -15,7 +15,7 @@ def test_rank_json_shape(run_cli):
     first = data["ranked"][0]
     for key in ("device", "latency_s", "throughput_per_s", "energy_j", "bound", "tier"):
         assert key in first
-    assert all(e["device"] and e["reason"] for e in data["excluded"])
+    assert all(e["device"] and e["category"] and e["detail"] for e in data["excluded"])
     latencies = [r["latency_s"] for r in data["ranked"]]
     assert latencies == sorted(latencies)
 
@@ -62,6 +62,10 @@ def test_predict_table(run_cli):
     (("rank", "resnet18", "--max-power", "15V"), "malformed power"),
     (("rank", "resnet18", "--min-throughput", "fast"), "malformed value"),
     (("rank", "resnet18", "--max-price", "cheap"), "malformed price"),
+    (("rank", "resnet18", "--top", "-3"), "--top must be a positive integer"),
+    (("rank", "resnet18", "--top", "0"), "--top must be a positive integer"),
+    (("predict", "resnet18", "--device", "nvidia-l4", "--top", "-3"), "--top must be a positive integer"),
+    (("rank", "resnet18", "--cost-basis", "barter"), "Invalid value"),
 ])
 def test_bad_input(run_cli, args, message):
     code, _, err = run_cli(*args)
@@ -77,3 +81,23 @@ def test_unit_parsers():
     assert parse_usd("$1,500") == 1500 and parse_usd("1.5k") == 1500
     with pytest.raises(RooflineError):
         parse_duration("-3ms")
+
+
+def test_empty_ranking_says_why(run_cli):
+    code, out, err = run_cli("rank", "resnet18", "--max-price", "0")
+    assert code == 0, err
+    assert "nothing ranked: every device was excluded (missing spec, price, runtime)" in out
+    code, out, err = run_cli("rank", "resnet18", "--max-price", "0", "--json")
+    assert json.loads(out)["empty_reason"].startswith("every device was excluded")
+
+
+def test_rank_marks_incomplete_costs(run_cli):
+    code, out, err = run_cli("rank", "resnet18", "--devices", "nvidia-l4,raspberry-pi-5", "--sort", "cost", "--json")
+    assert code == 0, err
+    rows = json.loads(out)["ranked"]
+    # the Pi has a price and a power figure; the L4 has no price: energy only, after every complete cost
+    assert [(r["device"], r["cost_complete"]) for r in rows] == [("raspberry-pi-5", True), ("nvidia-l4", False)]
+    assert rows[1]["cost_basis"] == "energy only" and rows[1]["cost_usd_per_million_units"] < \
+        rows[0]["cost_usd_per_million_units"]
+    code, out, _ = run_cli("rank", "resnet18", "--devices", "nvidia-l4,raspberry-pi-5", "--sort", "cost")
+    assert "†" in out and "not comparable" in out

@@ -8,10 +8,27 @@ pytest.importorskip("transformers")
 
 from roofline.catalog import load_catalog  # noqa: E402
 from roofline.errors import MissingExtraError, RooflineError, UnknownModelError  # noqa: E402
-from roofline.llm import estimate, load_llm, make_request, plan_llm, rank_llm, trace_phase  # noqa: E402
-from roofline.llm.estimate import trace_request  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+from roofline.decide.plan import plan_scenarios  # noqa: E402
+from roofline.decide.rank import rank  # noqa: E402
+from roofline.estimation import estimate_scenario  # noqa: E402
+from roofline.llm import load_llm, make_request, serving_scenario, trace_phase  # noqa: E402
 from roofline.llm.model import ContextLengthError  # noqa: E402
-from roofline.llm.trace import KV_FORMATS, WEIGHT_FORMATS, interpolate, weight_bytes  # noqa: E402
+from roofline.llm.trace import interpolate, weight_bytes  # noqa: E402
+from roofline.workload.dtypes import KV_FORMATS, WEIGHT_FORMATS  # noqa: E402
+
+
+def estimate(llm, device, request, tier=None):
+    return estimate_scenario(serving_scenario(llm, request), device, tier=tier)
+
+
+def rank_llm(model, devices, request, sort=None):
+    return rank(serving_scenario(load_llm(model) if isinstance(model, str) else model, request), devices, sort=sort)
+
+
+def category(phase, name):
+    return phase.bytes_by_category[name]
 from roofline.sources.hf import UnsupportedArchitectureError, list_presets, load_config  # noqa: E402
 
 TINY = {
@@ -105,7 +122,7 @@ def test_layer_repetition_equals_full_depth_trace(tiny, name):
         full = trace_phase(llm, batch=batch, query=query, past=past, depth="full")
         assert _same(kinds, full)
         assert kinds.bytes_fused == full.bytes_fused
-        assert kinds.breakdown(fused=False) == full.breakdown(fused=False)
+        assert kinds.byte_breakdown(fused=False) == full.byte_breakdown(fused=False)
 
 
 @pytest.mark.parametrize("name", ["tiny-mistral", "tiny-qwen2"])
@@ -117,14 +134,14 @@ def test_layer_repetition_with_sliding_layers(tiny, name):
         kinds = trace_phase(llm, batch=batch, query=query, past=past)
         full = trace_phase(llm, batch=batch, query=query, past=past, depth="full")
         assert kinds.flops == full.flops
-        assert kinds.breakdown(fused=False) == full.breakdown(fused=False)
+        assert kinds.byte_breakdown(fused=False) == full.byte_breakdown(fused=False)
         assert kinds.bytes_fused == pytest.approx(full.bytes_fused, rel=0.005)
 
 
 def test_sliding_layers_read_only_their_window(tiny):
     llm = load_llm(tiny["tiny-mistral"])  # 3 layers, window 16, 2 KV heads of 16
     step = trace_phase(llm, batch=2, query=1, past=40)
-    assert step.kv_read.sum() == 2 * 3 * 2 * 2 * 16 * 16 * 2  # K,V x layers x batch x heads x dim x 16 x 2 B
+    assert category(step, 'kv_read') == 2 * 3 * 2 * 2 * 16 * 16 * 2  # K,V x layers x batch x heads x dim x 16 x 2 B
     assert llm.kv_cache_bytes(100, 2, 2) == 2 * 3 * 2 * 16 * 16 * 2 * 2
 
 
@@ -148,7 +165,7 @@ def test_moe_decode_flops_follow_active_experts():
     assert step.flops == pytest.approx(matmul + attention, rel=0.01)
     # one sequence reads its top-2 experts per layer, not all 8
     expert_bytes_all = p.expert * 2
-    assert step.weight_read.sum() < 2 * (p.total - p.embedding) - expert_bytes_all * 0.7
+    assert category(step, 'weight') < 2 * (p.total - p.embedding) - expert_bytes_all * 0.7
 
 
 def test_moe_substitute_runs_active_experts_exactly(tiny):
@@ -159,7 +176,8 @@ def test_moe_substitute_runs_active_experts_exactly(tiny):
         experts = [op for op in phase.ops if op.op.startswith("aten.bmm") and ".experts" in op.module]
         assert sum(op.flops for op in experts) == 3 * 2 * tokens * 2 * (2 * 96 * 64 + 96 * 64)
         touched = min(4, tokens * 2)
-        read = sum(phase.weight_read[i] for i, op in enumerate(phase.ops) if op in experts)
+        per_op = phase.cache['category_bytes_by_op']['weight']
+        read = sum(per_op[i] for i, op in enumerate(phase.ops) if op in experts)
         assert read == 3 * touched * 3 * 96 * 64 * 2  # fp16 gate, up, down of the touched experts
 
 
@@ -170,20 +188,20 @@ def test_kv_cache_bytes_exact(llama8b):
         assert llama8b.kv_cache_bytes(context, batch, KV_FORMATS[kv]) == expected
     # the traced phases move the same bytes: prefill writes the prompt, a step reads past + 1 entries
     prefill = trace_phase(llama8b, batch=2, query=64, past=0)
-    assert prefill.kv_write.sum() == 2 * a.layers * a.kv_heads * a.head_dim * 64 * 2 * 2
+    assert category(prefill, 'kv_write') == 2 * a.layers * a.kv_heads * a.head_dim * 64 * 2 * 2
     step = trace_phase(llama8b, batch=2, query=1, past=300, kv_dtype="fp8")
-    assert step.kv_read.sum() == 2 * a.layers * a.kv_heads * a.head_dim * 301 * 2 * 1
-    assert step.kv_write.sum() == 2 * a.layers * a.kv_heads * a.head_dim * 1 * 2 * 1
+    assert category(step, 'kv_read') == 2 * a.layers * a.kv_heads * a.head_dim * 301 * 2 * 1
+    assert category(step, 'kv_write') == 2 * a.layers * a.kv_heads * a.head_dim * 1 * 2 * 1
 
 
 def test_decode_interpolation_is_exact(tiny):
     llm = load_llm(tiny["tiny-llama"])
     a = trace_phase(llm, batch=2, query=1, past=10)
     b = trace_phase(llm, batch=2, query=1, past=90)
-    mid = interpolate(a, b, 37)
+    mid = interpolate(llm, a, b, 37)
     traced = trace_phase(llm, batch=2, query=1, past=37)
     assert _same(mid, traced)
-    assert mid.breakdown(fused=True) == traced.breakdown(fused=True)
+    assert mid.byte_breakdown(fused=True) == traced.byte_breakdown(fused=True)
 
 
 def test_weight_only_quantisation_changes_bytes_not_math(llama8b):
@@ -196,7 +214,7 @@ def test_weight_only_quantisation_changes_bytes_not_math(llama8b):
     a = llama8b.arch
     expected = layer_weights * WEIGHT_FORMATS["int4"] + p.embedding * 2 + a.hidden_size * 2  # head + one row
     norms = sum(n * r for name, n, dim, _, r, is_p in llama8b.tensor_table() if is_p and dim == 1)
-    assert int4.weight_read.sum() == pytest.approx(expected - norms * WEIGHT_FORMATS["int4"] + norms * 2, rel=1e-6)
+    assert category(int4, 'weight') == pytest.approx(expected - norms * WEIGHT_FORMATS["int4"] + norms * 2, rel=1e-6)
     buffers = sum(n * size * r for name, n, dim, size, r, is_p in llama8b.tensor_table() if not is_p)
     matrices = layer_weights - norms
     assert weight_bytes(llama8b, dtype="fp16") == p.total * 2 + buffers
@@ -210,7 +228,7 @@ def test_memory_bound_decode_never_beats_bandwidth(catalog, llama8b):
     tokens/s <= bandwidth / weight bytes read per step, in every tier, speed of light included."""
     request = make_request(prompt=512, generate=64)
     step = trace_phase(llama8b, batch=1, query=1, past=512)
-    w = int(step.weight_read.sum())
+    w = category(step, 'weight')
     p = llama8b.parameters
     assert w == pytest.approx(weight_bytes(llama8b, dtype="fp16") - p.embedding * 2, rel=1e-4)
     checked = 0
@@ -219,81 +237,92 @@ def test_memory_bound_decode_never_beats_bandwidth(catalog, llama8b):
         device = catalog.get(device_id)
         p = estimate(llama8b, device, request)
         bw = device.memory.bandwidth_bytes_per_s
-        assert p.tokens_per_s_per_sequence <= bw / w
+        assert p.metrics["tokens_per_s_per_sequence"] <= bw / w
         for tier in ("sol",):
             sol = estimate(llama8b, device, request, tier=tier)
-            assert sol.tokens_per_s <= bw / w
+            assert sol.metrics["tokens_per_s"] <= bw / w
         checked += 1
     assert checked == 6
 
 
 def test_estimate_phases_and_request_arithmetic(catalog, llama8b):
     request = make_request(prompt=1024, generate=256, batch=4)
-    p = estimate(llama8b, catalog.get("nvidia-h100-sxm"), request)
-    assert p.request_latency_s == pytest.approx(p.ttft_s + 255 * p.tpot_s)
-    assert p.tokens_per_s == pytest.approx(4 / p.tpot_s)
-    assert p.tokens_per_s_per_sequence == pytest.approx(1 / p.tpot_s)
-    assert p.requests_per_s == pytest.approx(4 / p.request_latency_s)
-    assert p.tpot_first_s <= p.tpot_s <= p.tpot_last_s
-    assert p.prefill.tokens == 4096 and p.decode.tokens == 4
-    assert p.prefill.kv_write_bytes == 2 * 32 * 8 * 128 * 1024 * 4 * 2
-    assert p.memory.kv_cache_bytes == 2 * 32 * 8 * 128 * 1280 * 4 * 2
-    assert p.memory.fits and p.memory.required_bytes > p.memory.weight_bytes + p.memory.kv_cache_bytes
-    assert p.prefill.bound == "compute" and p.decode.bound in ("memory", "overhead")
-    data = p.to_dict()
+    e = estimate(llama8b, catalog.get("nvidia-h100-sxm"), request)
+    m = e.metrics
+    assert m["request_latency_s"] == pytest.approx(m["ttft_s"] + 255 * m["tpot_s"])
+    assert e.latency_s == pytest.approx(m["request_latency_s"])
+    assert m["tokens_per_s"] == pytest.approx(4 / m["tpot_s"])
+    assert m["tokens_per_s_per_sequence"] == pytest.approx(1 / m["tpot_s"])
+    assert m["requests_per_s"] == pytest.approx(4 / m["request_latency_s"]) == pytest.approx(e.requests_per_s)
+    assert e.throughput_per_s == pytest.approx(4 * 256 / e.latency_s)
+    assert m["tpot_first_s"] <= m["tpot_s"] <= m["tpot_last_s"]
+    prefill, decode = e.phase("prefill"), e.phase("decode")
+    assert prefill.facts["tokens"] == 4096 and decode.facts["tokens"] == 4
+    assert prefill.breakdown["kv_write_bytes"] == 2 * 32 * 8 * 128 * 1024 * 4 * 2
+    assert e.memory.kv_cache_bytes == 2 * 32 * 8 * 128 * 1280 * 4 * 2
+    assert e.memory.fits and e.memory.required_bytes > e.memory.weight_bytes + e.memory.kv_cache_bytes
+    assert prefill.bound == "compute" and decode.bound in ("memory", "overhead")
+    assert e.energy_j == pytest.approx(prefill.energy_j + 255 * decode.energy_j)
+    data = e.to_dict()
     json.dumps(data)
-    for key in ("ttft_s", "tpot_s", "tokens_per_s", "request_latency_s", "usd_per_million_tokens", "prefill", "decode",
-                "memory"):
-        assert key in data
+    assert data["ttft_s"] == m["ttft_s"] and data["prefill"]["latency_s"] == prefill.latency_s
+    assert data["memory"]["kv_cache_bytes"] == e.memory.kv_cache_bytes and data["energy_per_token_j"] is not None
 
 
 def test_memory_fit_excludes_70b_fp16_on_one_h100(catalog):
     # 70.55 B parameters x 2 bytes = 141.1 GB: not even an H200 (141 GB) holds them; a B200 (180 GB) does
     result = rank_llm("hf:llama-3-70b", [catalog.get("nvidia-h100-sxm"), catalog.get("nvidia-h200-sxm"),
                                          catalog.get("nvidia-b200")], make_request(prompt=1024, generate=256))
-    assert [p.device for p in result.ranked] == ["nvidia-b200"]
-    assert {e.category for e in result.excluded} == {"memory"} and "KV cache" in result.excluded[0].reason
+    assert [r.estimate.device for r in result.ranked] == ["nvidia-b200"]
+    assert {e.category for e in result.excluded} == {"memory"} and "KV cache" in result.excluded[0].detail
     int4 = rank_llm("hf:llama-3-70b", [catalog.get("nvidia-h100-sxm")],
                     make_request(prompt=1024, generate=256, weights="int4"))
-    assert [p.device for p in int4.ranked] == ["nvidia-h100-sxm"]
+    assert [r.estimate.device for r in int4.ranked] == ["nvidia-h100-sxm"]
 
 
-def test_seventy_b_traces_in_seconds():
-    import time
-
-    start = time.perf_counter()
-    trace_request(load_llm("hf:llama-3-70b"), make_request(prompt=2048, generate=128, batch=4))
-    assert time.perf_counter() - start < 20
+@pytest.mark.slow
+def test_seventy_b_traces_at_full_size():
+    scenario = serving_scenario(load_llm("hf:llama-3-70b"), make_request(prompt=2048, generate=128, batch=4))
+    assert scenario.phase("prefill").samples[0].workload.flops > 2 * 70e9 * 4 * 2048
 
 
 def test_rank_sorts_by_tokens_per_s_and_cost(catalog, llama8b):
     request = make_request(prompt=256, generate=32)
     r = rank_llm(llama8b, catalog, request, sort="tokens-per-s")
-    speeds = [p.tokens_per_s for p in r.ranked]
+    speeds = [x.estimate.metrics["tokens_per_s"] for x in r.ranked]
     assert speeds == sorted(speeds, reverse=True) and len(speeds) > 5
     c = rank_llm(llama8b, catalog, request, sort="cost")
-    costs = [p.usd_per_million_tokens for p in c.ranked if p.usd_per_million_tokens is not None]
-    assert costs == sorted(costs)
+    complete = [x.cost.total_usd_per_million for x in c.ranked if x.cost.complete]
+    incomplete = [x.cost.total_usd_per_million for x in c.ranked if not x.cost.complete]
+    assert complete == sorted(complete) and complete
+    # an incomplete cost (no price: energy only) never ranks among complete ones
+    assert [x.cost.complete for x in c.ranked] == [True] * len(complete) + [False] * len(incomplete)
+
+
+def _serving(llm, batches, **kw):
+    base = make_request(**kw)
+    return [serving_scenario(llm, replace(base, batch=b)) for b in batches]
 
 
 def test_plan_units_power_cost(catalog, llama8b):
+    from roofline.decide.rank import Constraints
+
     devices = [catalog.get("nvidia-rtx-4090"), catalog.get("nvidia-l4")]
-    result = plan_llm(llama8b, requests_per_s=5, prompt=512, generate=128, devices=devices, batches=(1, 4, 16))
+    scenarios = _serving(llama8b, (1, 4, 16), prompt=512, generate=128)
+    result = plan_scenarios(scenarios, devices, qps=5)
     assert {r.device for r in result.rows} == {"nvidia-rtx-4090", "nvidia-l4"}
     for row in result.rows:
         assert row.units == math.ceil(5 / row.requests_per_s_per_unit - 1e-9)
         assert row.units * row.requests_per_s_per_unit >= 5
-        assert row.tokens_per_s_per_unit == pytest.approx(row.requests_per_s_per_unit * 128)
+        assert row.throughput_per_unit_per_s == pytest.approx(row.requests_per_s_per_unit * 128)
         assert row.peak_power_w == row.units * catalog.get(row.device).power.tdp_w
     rtx = next(r for r in result.rows if r.device == "nvidia-rtx-4090")
-    assert rtx.purchase_usd == rtx.units * 1599 and rtx.usd_per_million_tokens > 0
-    by_tokens = plan_llm(llama8b, tokens_per_s=640, prompt=512, generate=128, devices=devices, batches=(1, 4, 16))
-    assert by_tokens.requests_per_s == pytest.approx(5)
-    tight = plan_llm(llama8b, requests_per_s=5, prompt=512, generate=128, devices=devices, batches=(1, 4),
-                     max_tpot_s=0.001)
+    assert rtx.purchase_usd == rtx.units * 1599 and rtx.usd_per_million_units > 0 and rtx.cost_complete
+    # the L4 has no purchase price: its energy-only TCO comes after the complete one, marked incomplete
+    assert [r.device for r in result.rows] == ["nvidia-rtx-4090", "nvidia-l4"]
+    assert not result.rows[1].cost_complete
+    tight = plan_scenarios(scenarios[:2], devices, qps=5, constraints=Constraints(max_tpot_s=0.001))
     assert not tight.rows and {e.category for e in tight.excluded} == {"latency"}
-    with pytest.raises(RooflineError, match="exactly one target"):
-        plan_llm(llama8b, requests_per_s=1, tokens_per_s=1)
 
 
 # ------------------------------------------------------------------ bad input
@@ -322,7 +351,7 @@ def test_unsupported_architectures_are_one_line_errors(tmp_path):
 
 def test_context_beyond_maximum(llama8b):
     with pytest.raises(ContextLengthError, match="max_position_embeddings"):
-        trace_request(llama8b, make_request(prompt=8000, generate=500))
+        serving_scenario(llama8b, make_request(prompt=8000, generate=500))
 
 
 def test_request_validation():

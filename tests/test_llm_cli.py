@@ -67,7 +67,8 @@ def test_predict_llm_json_and_table(run_cli):
     (("predict", "hf:llama-3-8b", "--device", "nvidia-l4", "--imgsz", "224"), "not --imgsz"),
     (("rank", "hf:no-such-model"), "unknown model 'hf:no-such-model'"),
     (("rank", "resnet18", "--prompt", "128"), "only hf: language models take --prompt"),
-    (("rank", "resnet18", "--sort", "cost"), "only hf: language models take --sort cost"),
+    (("rank", "resnet18", "--sort", "ttft"), "--sort ttft applies to language-model serving"),
+    (("rank", "resnet18", "--max-tpot", "5ms"), "--max-tpot applies to language-model serving"),
 ])
 def test_llm_bad_input(run_cli, args, message):
     code, _, err = run_cli(*args)

@@ -7,15 +7,22 @@ from torch import nn
 
 import roofline
 from roofline.catalog import DeviceSpec
+from roofline.decide.costs import CostAssumptions
+from roofline.decide.plan import NoDeviceMeetsLatency, batch_sizes, plan_scenarios, units_needed
+from roofline.decide.plan import plan as _plan
+from roofline.decide.sweep import sweep as _sweep
 from roofline.errors import MissingExtraError, RooflineError
-from roofline.planning import (
-    NoDeviceMeetsLatency,
-    batch_sizes,
-    plan,
-    plan_workloads,
-    sweep,
-    units_needed,
-)
+from roofline.resolve import ModelOptions
+from roofline.scenario import forward_scenario
+
+
+def plan(model, *, input_shape, electricity_usd_per_kwh=0.15, years=3.0, **kw):
+    costs = CostAssumptions(electricity_usd_per_kwh, years)
+    return _plan(model, options=ModelOptions(input_shape=input_shape), costs=costs, **kw)
+
+
+def sweep(model, *, input_shape, **kw):
+    return _sweep(model, options=ModelOptions(input_shape=input_shape), **kw)
 
 SOURCE = [{"document": "synthetic test device", "title": "hand-made", "fields": ["compute", "memory", "power",
                                                                                    "price"]}]
@@ -103,7 +110,10 @@ def test_without_a_limit_the_cheapest_batch_wins_and_unpriced_devices_go_last():
     assert [r.device for r in result.rows] == ["test-chip", "no-price-chip"]
     assert result.rows[0].batch == 4  # one unit either way; batch 4 spends the least energy
     unpriced = result.rows[1]
-    assert unpriced.tco_usd is None and unpriced.purchase_usd is None and unpriced.energy_usd_per_year > 0
+    # an energy-only TCO is shown, but marked incomplete and ranked after every complete one
+    assert unpriced.purchase_usd is None and unpriced.energy_usd_per_year > 0
+    assert unpriced.tco_usd == pytest.approx(3 * unpriced.energy_usd_per_year) and not unpriced.cost_complete
+    assert result.rows[0].cost_complete and unpriced.tco_usd < result.rows[0].tco_usd
     assert any("no price" in n for n in unpriced.notes)
 
 
@@ -112,8 +122,8 @@ def test_no_device_meets_the_limit_names_the_closest():
         plan(LINEAR, input_shape=(1, 1024), qps=1000, p99_latency_s=10e-6, batch_max=2, devices=[synthetic()])
     message = str(info.value)
     assert "no device meets" in message and "closest is test-chip at 0.064 ms (batch 1)" in message
-    closest = info.value.result.closest()
-    assert closest.best_batch == 1 and closest.best_worst_latency_s == pytest.approx(hand_latency(1)[0])
+    worst, batch = info.value.result.closest["test-chip"]
+    assert batch == 1 and worst == pytest.approx(hand_latency(1)[0])
 
 
 def test_memory_and_unusable_devices_are_excluded_with_reasons():
@@ -126,16 +136,16 @@ def test_memory_and_unusable_devices_are_excluded_with_reasons():
 
 
 def test_one_trace_per_batch_size_not_per_device(monkeypatch):
-    import roofline.workload
+    import roofline.workload.build
 
     calls = []
-    real = roofline.workload.analyze
+    real = roofline.workload.build.analyze
 
     def counting(*args, **kwargs):
         calls.append(args[1])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(roofline.workload, "analyze", counting)
+    monkeypatch.setattr(roofline.workload.build, "analyze", counting)
     devices = [synthetic("chip-a"), synthetic("chip-b"), synthetic("chip-c", price=None)]
     plan(LINEAR, input_shape=(1, 1024), qps=1000, batch_max=8, devices=devices)
     assert [shape[0] for shape in calls] == [1, 2, 4, 8]
@@ -168,12 +178,12 @@ def test_dataframe_when_pandas_is_installed():
 
 
 def test_public_api_name():
-    assert roofline.plan is plan
+    assert roofline.plan is _plan and roofline.sweep is _sweep
 
 
-def test_plan_workloads_is_pure_on_traced_workloads():
-    workloads = [roofline.analyze(LINEAR, (b, 1024)) for b in (4, 1, 2)]
-    result = plan_workloads(workloads, [synthetic()], qps=20_000, p99_latency_s=200e-6)
+def test_plan_scenarios_is_pure_on_traced_workloads():
+    scenarios = [forward_scenario(roofline.analyze(LINEAR, (b, 1024))) for b in (4, 1, 2)]
+    result = plan_scenarios(scenarios, [synthetic()], qps=20_000, p99_latency_s=200e-6)
     assert result.batches == (1, 2, 4) and result.rows[0].batch == 2
 
 
@@ -203,8 +213,8 @@ def test_cli_plan_json(run_cli):
                              "--devices", "nvidia-l4,nvidia-rtx-4090,raspberry-pi-5", "--json")
     assert code == 0, err
     data = json.loads(out)
-    assert data["batches"] == [1, 2, 4, 8, 16] and data["qps"] == 500 and data["p99_latency_s"] == 0.05
-    assert "worst-case latency = (B - 1) / qps" in data["assumption"]
+    assert data["batches"] == [1, 2, 4, 8, 16] and data["requests_per_s"] == 500 and data["p99_latency_s"] == 0.05
+    assert "worst-case latency = (B - 1) / rate" in data["assumption"]
     for row in data["rows"]:
         assert row["worst_latency_s"] <= 0.05
         assert row["units"] == math.ceil(500 / row["throughput_per_unit_per_s"] * (1 - 1e-12))
@@ -215,7 +225,7 @@ def test_cli_plan_json(run_cli):
 def test_cli_plan_table(run_cli):
     code, out, err = run_cli("plan", "resnet18", "--qps", "100/s", "--kind", "sbc", "--batch-max", "4")
     assert code == 0, err
-    assert "units" in out and "TCO 3y" in out and "assumption: requests arrive evenly" in out
+    assert "units" in out and "TCO" in out and "assumption: requests arrive evenly" in out
 
 
 @pytest.mark.parametrize("args,message", [
@@ -224,7 +234,9 @@ def test_cli_plan_table(run_cli):
     (("--qps", "fast"), "malformed value"),
     (("--qps", "500", "--batch-max", "0"), "--batch-max"),
     (("--qps", "500", "--p99-latency", "soon"), "malformed value"),
-    (("--qps", "500", "--devices", "nvidia-l4", "--kind", "gpu"), "not both"),
+    (("--qps", "500", "--batch", "4"), "--batch-max"),
+    (("--qps", "500", "--prompt", "128"), "only hf: language models take --prompt"),
+    (("--qps", "500", "--ttft", "2s"), "apply to language-model serving"),
 ])
 def test_cli_plan_bad_input(run_cli, args, message):
     code, out, err = run_cli("plan", "resnet18", *args)

@@ -11,7 +11,12 @@ torchvision = pytest.importorskip("torchvision")
 from roofline.sources.torchvision_models import build, classification_models  # noqa: E402
 
 
-@pytest.mark.parametrize("name", classification_models())
+# a few families in the default run; the whole sweep of every classification model is marked slow
+QUICK = {"resnet18", "mobilenet_v3_small", "efficientnet_b0", "vit_b_16", "convnext_tiny", "shufflenet_v2_x0_5"}
+
+
+@pytest.mark.parametrize("name", [n if n in QUICK else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in classification_models()])
 def test_torchvision_macs_and_params_match_weights_metadata(name):
     built = build(name)
     expected_gmacs = built.meta["_ops"]  # torchvision labels it GFLOPS; it is forward GMACs

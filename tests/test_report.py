@@ -12,15 +12,20 @@ from torch import nn
 import roofline
 from roofline.catalog import DeviceSpec
 from roofline.errors import RooflineError
-from roofline.report import CostAssumptions, build_report, inference_cost, write_report
-from roofline.report.costs import BASIS_ENERGY_ONLY, BASIS_FULL, SECONDS_PER_YEAR
+from roofline.constants import SECONDS_PER_YEAR
+from roofline.decide.costs import BASIS_ENERGY_ONLY, BASIS_FULL, unit_cost
+from roofline.report import CostAssumptions, build_report, write_report
+
+
+def inference_cost(throughput, energy, price, costs):
+    return unit_cost(throughput, energy, price, None, costs, "inference")
 from roofline.report.output import ReportOutputError
 
 pytest.importorskip("matplotlib")
 
 MODELS = ("resnet18", "mobilenet_v3_small")
 DEVICES = ("nvidia-h100-sxm", "nvidia-rtx-4090", "nvidia-l4", "intel-core-i9-14900k", "raspberry-pi-5")
-NUMERIC_FIELDS = ("latency_s", "throughput_per_s", "energy_per_item_j", "price_usd", "memory_headroom_bytes")
+NUMERIC_FIELDS = ("latency_s", "throughput_per_s", "energy_per_unit_j", "price_usd", "memory_headroom_bytes")
 
 
 class ReportParser(HTMLParser):
@@ -104,13 +109,15 @@ def test_html_table_numbers_equal_rank_json(html_report, run_cli):
         assert list(table) == [d for d in (r["device"] for r in json.loads(out)["ranked"]) if d in DEVICES]
         for device, cells in table.items():
             expected = ranked[device]
-            for field in ("latency_s", "throughput_per_s", "energy_per_item_j", "price_usd"):
-                assert _value(cells[field]) == expected[field], (model, device, field)
+            for field, key in (("latency_s", "latency_s"), ("throughput_per_s", "throughput_per_s"),
+                               ("energy_per_unit_j", "energy_per_inference_j"), ("price_usd", "price_usd")):
+                assert _value(cells[field]) == expected[key], (model, device, field)
             assert _value(cells["memory_headroom_bytes"]) == expected["memory"]["headroom_bytes"]
             assert cells["tier"] == expected["tier"] and cells["bound"] == expected["bound"]
-            cost = inference_cost(expected["throughput_per_s"], expected["energy_per_item_j"], expected["price_usd"],
-                                  costs)
+            cost = inference_cost(expected["throughput_per_s"], expected["energy_per_inference_j"],
+                                  expected["price_usd"], costs)
             assert _value(cells["cost_usd_per_million"]) == cost.total_usd_per_million
+            assert _value(cells["cost_usd_per_million"]) == expected["cost_usd_per_million_units"]
             assert _value(cells["purchase_usd_per_million"]) == cost.purchase_usd_per_million
 
 
@@ -146,7 +153,7 @@ def test_html_states_assumptions_sources_and_recommendations(html_report):
     path, _ = html_report
     text = path.read_text(encoding="utf-8")
     for phrase in ("Fastest", "Cheapest per inference", "Most energy-efficient", "0.15 USD/kWh", "3 years",
-                   "50 % of the time", "cost per inference = purchase price", "energy-only cost",
+                   "50 % of the time", "cost per unit = purchase price", "energy-only cost",
                    "Sources of the specifications"):
         assert phrase in text, phrase
     from roofline.catalog import load_catalog
@@ -226,9 +233,9 @@ def test_recommendations_on_synthetic_devices():
     assert picks["budget"] == "cheap-chip"
     full = [r for r in section.rows if r.cost_basis == BASIS_FULL]
     assert picks["cheapest"] == min(full, key=lambda r: r.cost_usd_per_million).device
-    assert picks["energy"] == min(section.rows, key=lambda r: r.energy_per_item_j).device
+    assert picks["energy"] == min(section.rows, key=lambda r: r.energy_per_unit_j).device
     row = section.row("cheap-chip")
-    expected = inference_cost(row.throughput_per_s, row.energy_per_item_j, 300, CostAssumptions())
+    expected = inference_cost(row.throughput_per_s, row.energy_per_unit_j, 300, CostAssumptions())
     assert row.cost_usd_per_million == expected.total_usd_per_million
     assert section.row("frugal-chip").cost_basis == BASIS_ENERGY_ONLY
     assert data.sources[0].sources[0].reference == "synthetic test device"
@@ -246,7 +253,7 @@ def test_python_api_writes_html(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (("--devices", "nvidia-h10"), "did you mean"),
-    (("--devices", "nvidia-l4", "--kind", "gpu"), "not both"),
+    (("--devices", "nvidia-l4", "--prompt", "64"), "only hf: language models take --prompt"),
     (("--electricity", "cheap"), "malformed electricity price"),
     (("--utilization", "150%"), "malformed utilization"),
     (("--budget", "lots"), "malformed price"),
@@ -337,7 +344,7 @@ def test_generate_report_from_a_model_name(tmp_path):
     from roofline.report import generate_report
 
     written = generate_report(["resnet18"], tmp_path / "r.md", devices=["nvidia-l4", "raspberry-pi-5"], batch=2,
-                              electricity_usd_per_kwh=0.3, years=5, utilization=0.25)
+                              costs=CostAssumptions(0.3, 5, 0.25))
     text = written.path.read_text(encoding="utf-8")
     assert "batch 2" in text and "0.3 USD/kWh" in text and "5 years" in text and "25 % of the time" in text
     assert len(written.images) == 2 and all(p.exists() for p in written.images)

@@ -98,6 +98,7 @@ def test_shared_weights_counted_once():
     assert w.params == 36 and w.macs == 2 * 36
 
 
+@pytest.mark.slow
 def test_20b_parameter_meta_model_in_seconds_and_little_memory():
     # 19 layers of 32768 x 32768 = 20.4 B parameters on the meta device; a fresh process so the
     # resident-memory figure is this analysis alone.

@@ -20,6 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from roofline.errors import CatalogError, UnitError
 
+from .calibration import CalibrationRecord
 from .units import format_quantity, parse_quantity
 
 __all__ = [
@@ -342,7 +343,7 @@ class DeviceSpec(_Model):
     price: Price = Field(default_factory=Price)
     sources: list[Source] = Field(min_length=1)
     notes: Optional[str] = None
-    calibration: Optional[dict[str, Any]] = None
+    calibration: Optional[dict[str, CalibrationRecord]] = None  # by runtime ("eager"), written by roofline calibrate
 
     @field_validator("id")
     @classmethod
@@ -550,6 +551,8 @@ def _dump(model: BaseModel, dtype: str | None = None) -> dict[str, Any]:
                 out[key] = sub
         elif isinstance(value, list):
             out[key] = [_dump(v) if isinstance(v, BaseModel) else v for v in value]
+        elif isinstance(value, dict) and any(isinstance(v, CalibrationRecord) for v in value.values()):
+            out[key] = {k: v.to_dict() for k, v in value.items()}
         elif isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
             out[key] = int(value)  # USD and MT/s as written (1599, not 1599.0); reloads to the same float
         else:

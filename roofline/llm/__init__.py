@@ -1,14 +1,11 @@
 """LLM serving estimates for decoder-only transformers (``hf:`` models).
 
-    >>> from roofline.llm import estimate, make_request, load_llm
-    >>> from roofline.catalog import load_catalog
-    >>> p = estimate("hf:llama-3-8b", load_catalog().get("nvidia-h100-sxm"),
-    ...              make_request(prompt=1024, generate=256, batch=8))          # doctest: +SKIP
-    >>> p.ttft_s, p.tpot_s, p.tokens_per_s, p.memory.fits                      # doctest: +SKIP
+    >>> import roofline
+    >>> e = roofline.estimate("hf:llama-3-8b", "nvidia-h100-sxm", prompt=1024, generate=256, batch=8)  # doctest: +SKIP
+    >>> e.metrics["ttft_s"], e.metrics["tpot_s"], e.metrics["tokens_per_s"], e.memory.fits             # doctest: +SKIP
 
-- :func:`estimate` / :func:`rank_llm`: per device, prefill and decode phases, TTFT, TPOT, tokens/s,
-  request latency, memory (weights + KV cache) and cost per million tokens;
-- :func:`plan_llm`: units, power and cost per device for a target of requests/s or tokens/s;
+- :func:`serving_scenario`: the prefill and decode phases of a request as a scenario, which every
+  estimate, ranking, plan and report takes (roofline.estimation, roofline.decide);
 - :func:`trace_phase`: the traced records of one phase (prefill, or a decode step at a KV length).
 
 Method and validation: docs/llm.md.
@@ -23,18 +20,9 @@ _EXPORTS: dict[str, str] = {
     "LlmModel": "roofline.llm.model",
     "ContextLengthError": "roofline.llm.model",
     "trace_phase": "roofline.llm.trace",
-    "PhaseTrace": "roofline.llm.trace",
-    "estimate": "roofline.llm.estimate",
-    "estimate_phases": "roofline.llm.estimate",
-    "trace_request": "roofline.llm.estimate",
-    "make_request": "roofline.llm.estimate",
-    "LlmRequest": "roofline.llm.estimate",
-    "LlmPrediction": "roofline.llm.estimate",
-    "CostModel": "roofline.llm.estimate",
-    "rank_llm": "roofline.llm.ranking",
-    "LlmConstraints": "roofline.llm.ranking",
-    "plan_llm": "roofline.llm.plan",
-    "LlmPlanResult": "roofline.llm.plan",
+    "serving_scenario": "roofline.llm.serving",
+    "make_request": "roofline.llm.serving",
+    "LlmRequest": "roofline.llm.serving",
 }
 
 __all__ = sorted(_EXPORTS)

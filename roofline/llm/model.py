@@ -10,7 +10,7 @@ from functools import cached_property
 from typing import Any
 
 from roofline.errors import RooflineError
-from roofline.sources.hf import HfConfig, build_causal_lm, load_config, pretrained_config
+from roofline.sources.hf import HfConfig, build_causal_lm, load_config, prefill_module, pretrained_config
 
 FULL = "full_attention"
 SLIDING = "sliding_attention"
@@ -167,9 +167,7 @@ class LlmModel:
 
     def prefill_module(self, dtype: str = "fp16"):
         """An nn.Module taking a (batch, tokens) shape: the prefill of that many tokens, last logits."""
-        from roofline.llm.trace import PrefillFromShape
-
-        return PrefillFromShape(self.depth_model(dtype))
+        return prefill_module(self.depth_model(dtype))
 
     # ---------------------------------------------------------------- sizes
 

@@ -38,7 +38,7 @@ import inspect
 import math
 import re
 import types
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -46,16 +46,11 @@ from torch import nn
 
 from roofline.errors import RooflineError
 from roofline.llm.model import SLIDING, LlmModel
-from roofline.workload import analyze
+from roofline.workload.build import analyze
+from roofline.workload.dtypes import KV_FORMATS, QUANTISED_WEIGHTS, WEIGHT_FORMATS
+from roofline.workload.formulas import Cost
+from roofline.workload.pricing import PricingPolicy
 from roofline.workload.types import MATMUL_CLASSES, OpRecord, Workload
-
-# bytes per element of weights and KV cache entries
-WEIGHT_FORMATS: dict[str, float] = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "int8": 1.0, "int4": 0.5 + 2 / 128}
-KV_FORMATS: dict[str, float] = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0}
-QUANTISED = frozenset({"int8", "int4"})
-
-# ops that overwrite their first argument without reading it (as roofline.workload.pricing prices them)
-_OVERWRITES_FIRST = frozenset({"aten.copy_.default", "aten.fill_.Scalar", "aten.fill_.Tensor", "aten.zero_.default"})
 
 _LAYER = re.compile(r"(?:^|\.)layers\.(\d+)(?=\.|$)")
 _WRAPPER = "lm."
@@ -149,18 +144,6 @@ class PhaseModule(nn.Module):
         return out.logits
 
 
-class PrefillFromShape(nn.Module):
-    """``roofline profile hf:...``: the input shape (batch, tokens) becomes token ids."""
-
-    def __init__(self, lm: nn.Module):
-        super().__init__()
-        self.lm = lm
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        ids = torch.zeros(tuple(x.shape[:2]), dtype=torch.long)
-        return self.lm(input_ids=ids, use_cache=False, logits_to_keep=1).logits
-
-
 # ------------------------------------------------------------------ mixture of experts
 
 def balanced_experts_forward(self, hidden_states: torch.Tensor, top_k_index: torch.Tensor,
@@ -221,97 +204,74 @@ def install_moe_substitute(model: nn.Module) -> int:
 
 # ------------------------------------------------------------------ traced phases
 
-@dataclass
-class PhaseTrace:
-    """Records of one phase at full depth, with each op's bytes split by what they are."""
+CATEGORIES = ("weight", "kv_read", "kv_write")
+
+
+class ServingPricing(PricingPolicy):
+    """Prices a serving phase as the module docstring says, while the records are made: weight-only
+    formats for decoder-layer matrices, the KV dtype for cache reads and writes, gathered embedding
+    rows, causal attention's unmasked FLOPs; weights and KV entries are booked per op by category,
+    and the cache tensors are not activations (the KV cache is sized on its own)."""
+
+    def __init__(self, *, weights: str, kv_dtype: str, causal: bool, ops: int = 0):
+        self.weight_format = WEIGHT_FORMATS[weights]
+        self.quantised = weights in QUANTISED_WEIGHTS
+        self.kv_bytes = KV_FORMATS[kv_dtype]
+        self.causal = causal
+        self.kv: set[int] = set()
+        self.per_op: dict[str, np.ndarray] = {}
+
+    def prepare(self, trace) -> None:
+        # the cache tensors: the 4-D model inputs (token ids are 2-D)
+        self.kv = {t.storage for raw in trace.ops for t in raw.inputs
+                   if t.storage in trace.input_storages and len(t.shape) == 4}
+        self.per_op = {c: np.zeros(len(trace.ops)) for c in CATEGORIES}
+
+    def module(self, path: str) -> str:
+        if path.startswith(_WRAPPER):
+            return path[len(_WRAPPER):]
+        return "" if path == "lm" else path
+
+    def cost(self, raw) -> Cost:
+        useful = raw.cost.causal_useful_flops
+        if self.causal and useful is not None:
+            return Cost(useful, useful // 2, useful)
+        return raw.cost
+
+    def read(self, index, raw, position, tensor, nbytes, is_weight):
+        if is_weight:
+            matmul = raw.kind is not None and raw.kind.op_class in MATMUL_CLASSES
+            if raw.op.startswith("aten.embedding") and position == 0 and len(raw.inputs) > 1:
+                nbytes = raw.inputs[1].accessed_numel * (tensor.shape[-1] if tensor.shape else 1) * tensor.itemsize
+            elif matmul and self.quantised and tensor.itemsize >= 2 and _LAYER.search(raw.module) is not None:
+                nbytes = tensor.accessed_numel * self.weight_format
+            self.per_op["weight"][index] += nbytes
+            return nbytes, "weight"
+        if tensor.storage in self.kv:
+            nbytes = tensor.accessed_numel * self.kv_bytes
+            self.per_op["kv_read"][index] += nbytes
+            return nbytes, "kv_read"
+        return nbytes, None
+
+    def written(self, index, raw, tensor, nbytes):
+        if tensor.storage in self.kv:
+            nbytes = tensor.accessed_numel * self.kv_bytes
+            self.per_op["kv_write"][index] += nbytes
+            return nbytes, "kv_write"
+        return nbytes, None
+
+    def is_activation(self, storage: int) -> bool:
+        return storage not in self.kv
+
+
+@dataclass(frozen=True)
+class PhaseShape:
+    """What one traced phase is: ``batch`` sequences adding ``query`` tokens to a cache of ``past``."""
 
     kind: str  # "prefill" or "decode"
     batch: int
-    query: int  # new tokens per sequence
-    past: int  # KV cache length before the step
-    ops: list[OpRecord]
-    weight_read: np.ndarray  # bytes per op
-    kv_read: np.ndarray
-    kv_write: np.ndarray
-    activation_peak_bytes: int
-    unsupported: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def flops(self) -> int:
-        return int(sum(op.flops for op in self.ops))
-
-    @property
-    def bytes_moved(self) -> int:
-        return int(sum(op.bytes_read + op.bytes_written for op in self.ops))
-
-    @property
-    def bytes_fused(self) -> int:
-        return int(sum(op.bytes_fused for op in self.ops))
-
-    def breakdown(self, *, fused: bool) -> dict[str, int]:
-        """Bytes by kind: weights, KV read, KV write, activations (the rest)."""
-        total = self.bytes_fused if fused else self.bytes_moved
-        w, r, wr = int(self.weight_read.sum()), int(self.kv_read.sum()), int(self.kv_write.sum())
-        return {"weight_bytes": w, "kv_read_bytes": r, "kv_write_bytes": wr,
-                "activation_bytes": max(total - w - r - wr, 0), "bytes": total}
-
-
-def _kv_storages(trace) -> set[int]:
-    """The cache tensors: the 4-D model inputs (token ids are 2-D)."""
-    return {t.storage for raw in trace.ops for t in raw.inputs
-            if t.storage in trace.input_storages and len(t.shape) == 4}
-
-
-def _account(workload: Workload, *, weights: str, act_dtype: str, kv_dtype: str, causal: bool):
-    """Apply the corrections of the module docstring in place; returns per-op byte categories."""
-    trace = workload.trace
-    kv = _kv_storages(trace)
-    n = len(workload.ops)
-    w_read, kv_read, kv_write = np.zeros(n), np.zeros(n), np.zeros(n)
-    q_bytes = WEIGHT_FORMATS[weights]
-    kv_bytes = KV_FORMATS[kv_dtype]
-    for i, (raw, rec) in enumerate(zip(trace.ops, workload.ops)):
-        if causal and rec.causal_useful_flops is not None:
-            rec.flops = rec.causal_useful_flops
-            rec.macs = rec.causal_useful_flops // 2
-        if raw.is_view:
-            continue
-        in_layer = _LAYER.search(raw.module) is not None
-        matmul = raw.kind is not None and raw.kind.op_class in MATMUL_CLASSES
-        embedding = raw.op.startswith("aten.embedding")
-        d_read = d_write = 0.0
-        for j, t in enumerate(raw.inputs):
-            if j == 0 and raw.op in _OVERWRITES_FIRST:
-                continue  # a cache store writes its destination; pricing does not read it either
-            nbytes = t.accessed_numel * t.itemsize
-            if t.storage in trace.weight_storages:
-                if embedding and j == 0 and len(raw.inputs) > 1:
-                    new = raw.inputs[1].accessed_numel * (t.shape[-1] if t.shape else 1) * t.itemsize
-                elif matmul and in_layer and weights in QUANTISED and t.itemsize >= 2:
-                    new = t.accessed_numel * q_bytes
-                else:
-                    new = nbytes
-                w_read[i] += new
-                d_read += new - nbytes
-            elif t.storage in kv:
-                new = t.accessed_numel * kv_bytes
-                kv_read[i] += new
-                d_read += new - nbytes
-        for t in raw.outputs:
-            if t.storage in kv:
-                nbytes = t.accessed_numel * t.itemsize
-                new = t.accessed_numel * kv_bytes
-                kv_write[i] += new
-                d_write += new - nbytes
-        if d_read or d_write:
-            rec.bytes_read = int(round(rec.bytes_read + d_read))
-            rec.bytes_written = int(round(rec.bytes_written + d_write))
-            rec.bytes_fused = int(round(rec.bytes_fused + d_read + d_write))
-            rec.working_set_bytes = int(round(rec.working_set_bytes + d_read + d_write))
-    sizes = {t.storage: t.storage_numel * t.itemsize for raw in trace.ops for t in raw.inputs if t.storage in kv}
-    kv_input_bytes = sum(sizes.values())
-    peak = max(int(workload.peak_activation_bytes - kv_input_bytes), 0)
-    return w_read, kv_read, kv_write, peak
+    query: int
+    past: int
 
 
 def _layer_of(module: str) -> int | None:
@@ -319,9 +279,9 @@ def _layer_of(module: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _compose(ops: list[OpRecord], arrays: list[np.ndarray], traced_kinds: tuple[str, ...],
-             layer_types: tuple[str, ...]) -> tuple[list[OpRecord], list[np.ndarray]]:
-    """Repeat the traced layer of each kind to the model's depth, in ``layer_types`` order."""
+def _compose(ops: list[OpRecord], traced_kinds: tuple[str, ...], layer_types: tuple[str, ...]) -> list[int]:
+    """Indices of the traced ops repeated to the model's depth, in ``layer_types`` order, with the layer
+    index each copy belongs to (None outside the decoder layers)."""
     layer_ids = [_layer_of(op.module) for op in ops]
     marked = [i for i, l in enumerate(layer_ids) if l is not None]
     if not marked:
@@ -334,29 +294,17 @@ def _compose(ops: list[OpRecord], arrays: list[np.ndarray], traced_kinds: tuple[
             current = layer_ids[i]
         blocks[current].append(i)
     index_of_kind = {k: j for j, k in enumerate(traced_kinds)}
-    out_ops: list[OpRecord] = []
-    picks: list[int] = []
-
-    def emit(i: int, module: str | None = None) -> None:
-        op = ops[i]
-        out_ops.append(replace(op, index=len(out_ops), module=module if module is not None else op.module))
-        picks.append(i)
-
-    for i in range(first):
-        emit(i)
+    picks = [(i, None) for i in range(first)]
     for layer, kind in enumerate(layer_types):
-        j = index_of_kind[kind]
-        for i in blocks[j]:
-            emit(i, _LAYER.sub(lambda m: m.group(0).replace(f"layers.{j}", f"layers.{layer}"), ops[i].module, count=1))
-    for i in range(last + 1, len(ops)):
-        emit(i)
-    idx = np.array(picks, dtype=np.int64)
-    return out_ops, [a[idx] for a in arrays]
+        picks += [(i, layer) for i in blocks[index_of_kind[kind]]]
+    return picks + [(i, None) for i in range(last + 1, len(ops))]
 
 
 def trace_phase(llm: LlmModel, *, batch: int, query: int, past: int, dtype: str = "fp16", weights: str | None = None,
-                kv_dtype: str | None = None, depth: str = "kinds") -> PhaseTrace:
-    """Trace one phase (prefill: ``past == 0``; decode: ``query == 1``) at full depth."""
+                kv_dtype: str | None = None, depth: str = "kinds") -> Workload:
+    """Trace one phase (prefill: ``past == 0``; decode: ``query == 1``) at full depth: a Workload whose
+    ``bytes_by_category`` holds the weight, KV-read and KV-write bytes (per op in
+    ``cache["category_bytes_by_op"]``)."""
     if batch < 1 or query < 1 or past < 0:
         raise RooflineError(f"batch and new tokens must be positive, past non-negative (got batch {batch}, "
                             f"tokens {query}, past {past})")
@@ -382,40 +330,79 @@ def trace_phase(llm: LlmModel, *, batch: int, query: int, past: int, dtype: str 
         shape = (batch, arch.kv_heads, cached_tokens + query, arch.head_dim)
         kv_inputs += [torch.empty(shape, dtype=torch_dtype, device="meta") for _ in range(2)]
     ids = torch.empty((batch, query), dtype=torch.long, device="meta")
-    phase = "prefill" if past == 0 and query > 1 else "decode"
-    workload = analyze(PhaseModule(model, past, windows), (ids, *kv_inputs), name=f"hf:{llm.name}")
-    for op in workload.ops:
-        if op.module.startswith(_WRAPPER):
-            op.module = op.module[len(_WRAPPER):]
-        elif op.module == "lm":
-            op.module = ""
-    w_read, kv_read, kv_write, peak = _account(workload, weights=weights, act_dtype=dtype, kv_dtype=kv_dtype,
-                                               causal=phase == "prefill")
-    ops, arrays = workload.ops, [w_read, kv_read, kv_write]
+    shape = PhaseShape("prefill" if past == 0 and query > 1 else "decode", batch, query, past)
+    policy = ServingPricing(weights=weights, kv_dtype=kv_dtype, causal=shape.kind == "prefill")
+    traced = analyze(PhaseModule(model, past, windows), (ids, *kv_inputs), name=f"hf:{llm.name}", policy=policy)
+    per_op = policy.per_op
     if depth == "kinds":
-        ops, arrays = _compose(ops, arrays, traced_types, arch.layer_types)
+        picks = _compose(traced.ops, traced_types, arch.layer_types)
+    else:
+        picks = [(i, None) for i in range(len(traced.ops))]
+    idx = np.array([i for i, _ in picks], dtype=np.int64)
+    categories = {c: per_op[c][idx] for c in CATEGORIES}
     # Weights and KV entries are read once per forward: between two reads of the same weight the
     # whole model (and cache) streams through, so they come from a cache level only if all of it fits.
-    streamed = weight_bytes(llm, dtype=dtype, weights=weights) + int(arrays[1].sum() + arrays[2].sum())
-    for op, w, r, wr in zip(ops, *arrays):
-        if w or r or wr:
-            op.working_set_bytes = max(op.working_set_bytes, streamed)
-    result = PhaseTrace(phase, batch, query, past, ops, arrays[0], arrays[1], arrays[2], peak)
-    result.unsupported = dict(workload.unsupported_ops)
+    streamed = weight_bytes(llm, dtype=dtype, weights=weights) + int(categories["kv_read"].sum()
+                                                                      + categories["kv_write"].sum())
+    ops = []
+    for n, (i, layer) in enumerate(picks):
+        op = traced.ops[i]
+        touches = any(categories[c][n] for c in CATEGORIES)
+        module = op.module
+        if layer is not None and depth == "kinds":
+            j = _layer_of(op.module)
+            module = _LAYER.sub(lambda m: m.group(0).replace(f"layers.{j}", f"layers.{layer}"), op.module, count=1)
+        ops.append(replace(op, index=n, module=module,
+                           working_set_bytes=max(op.working_set_bytes, streamed) if touches else op.working_set_bytes))
+    result = _phase_workload(llm, shape, ops, {c: round(float(a.sum())) for c, a in categories.items()},
+                             traced.peak_activation_bytes, dtype=dtype, weights=weights,
+                             unsupported=traced.unsupported_ops)
+    result.cache["category_bytes_by_op"] = categories
     llm.cache[key] = result
     return result
 
 
-def interpolate(a: PhaseTrace, b: PhaseTrace, past: int) -> PhaseTrace:
+def _phase_workload(llm: LlmModel, shape: PhaseShape, ops: list[OpRecord], categories: dict[str, int],
+                    peak: int, *, dtype: str, weights: str, unsupported: dict[str, int]) -> Workload:
+    params = llm.parameters
+    w = Workload(
+        model=f"hf:{llm.name}",
+        input_shapes=[(shape.batch, shape.query)],
+        dtype=dtype,
+        ops=ops,
+        params=params.total,
+        trainable_params=params.total,
+        weight_bytes=weight_bytes(llm, dtype=dtype, weights=weights),
+        peak_activation_bytes=peak,
+        layers=llm.arch.layers,
+        batch=shape.batch,
+        unsupported_ops=dict(unsupported),
+        bytes_by_category=categories,
+    )
+    w.cache["phase"] = shape
+    w.cache["weights"] = weights
+    return w
+
+
+def phase_shape(workload: Workload) -> PhaseShape:
+    """The phase a serving workload traces (prefill or a decode step at a KV length)."""
+    shape = workload.cache.get("phase")
+    if shape is None:
+        raise PhaseError(f"{workload.model}: not a traced serving phase")
+    return shape
+
+
+def interpolate(llm: LlmModel, a: Workload, b: Workload, past: int) -> Workload:
     """The decode step at KV length ``past`` between two traced lengths: every op's FLOPs and bytes
     are affine in the KV length (attention and KV reads grow with it, nothing else changes)."""
-    if a.past == b.past or past == a.past:
+    sa, sb = phase_shape(a), phase_shape(b)
+    if sa.past == sb.past or past == sa.past:
         return a
-    if past == b.past:
+    if past == sb.past:
         return b
     if len(a.ops) != len(b.ops) or any(x.op != y.op for x, y in zip(a.ops, b.ops)):
         raise PhaseError("decode traces at two KV lengths differ in structure; cannot interpolate")
-    f = (past - a.past) / (b.past - a.past)
+    f = (past - sa.past) / (sb.past - sa.past)
 
     def lerp(x: float, y: float) -> int:
         return int(round(x + (y - x) * f))
@@ -424,9 +411,10 @@ def interpolate(a: PhaseTrace, b: PhaseTrace, past: int) -> PhaseTrace:
                    bytes_written=lerp(x.bytes_written, y.bytes_written), bytes_fused=lerp(x.bytes_fused, y.bytes_fused),
                    working_set_bytes=lerp(x.working_set_bytes, y.working_set_bytes))
            for x, y in zip(a.ops, b.ops)]
-    return PhaseTrace(a.kind, a.batch, a.query, past, ops, a.weight_read + (b.weight_read - a.weight_read) * f,
-                      a.kv_read + (b.kv_read - a.kv_read) * f, a.kv_write + (b.kv_write - a.kv_write) * f,
-                      lerp(a.activation_peak_bytes, b.activation_peak_bytes))
+    cats = {c: lerp(a.bytes_by_category.get(c, 0), b.bytes_by_category.get(c, 0)) for c in CATEGORIES}
+    return _phase_workload(llm, replace(sa, past=past), ops, cats,
+                           lerp(a.peak_activation_bytes, b.peak_activation_bytes), dtype=a.dtype,
+                           weights=a.cache.get("weights", a.dtype), unsupported=a.unsupported_ops)
 
 
 def weight_bytes(llm: LlmModel, *, dtype: str, weights: str | None = None) -> int:
@@ -445,29 +433,6 @@ def weight_bytes(llm: LlmModel, *, dtype: str, weights: str | None = None) -> in
     return int(math.ceil(total))
 
 
-def workload_of(llm: LlmModel, phase: PhaseTrace, *, dtype: str, weights: str | None = None) -> Workload:
-    """A Workload the predictor takes (the phase's records, the full model's parameters)."""
-    key = ("workload", id(phase), dtype, weights)
-    cached = llm.cache.get(key)
-    if cached is not None and cached[0] is phase:
-        return cached[1]
-    params = llm.parameters
-    w = Workload(
-        model=f"hf:{llm.name}",
-        input_shapes=[(phase.batch, phase.query)],
-        dtype=dtype,
-        ops=phase.ops,
-        params=params.total,
-        trainable_params=params.total,
-        weight_bytes=weight_bytes(llm, dtype=dtype, weights=weights),
-        peak_activation_bytes=phase.activation_peak_bytes,
-        layers=llm.arch.layers,
-        batch=phase.batch,
-    )
-    llm.cache[key] = (phase, w)
-    return w
-
-
-__all__ = ["PhaseTrace", "trace_phase", "interpolate", "weight_bytes", "workload_of", "PhaseModule",
-           "PrefillFromShape", "balanced_experts_forward", "install_moe_substitute", "WEIGHT_FORMATS",
-           "KV_FORMATS", "parse_format", "PhaseError"]
+__all__ = ["PhaseShape", "ServingPricing", "trace_phase", "interpolate", "phase_shape",
+           "weight_bytes", "PhaseModule", "balanced_experts_forward", "install_moe_substitute", "parse_format",
+           "PhaseError", "CATEGORIES"]

@@ -21,6 +21,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from roofline.catalog.calibration import CalibrationClass, CalibrationRecord, ClassFitRecord
 from roofline.errors import RooflineError
 from roofline.workload.types import OpClass
 
@@ -81,6 +82,7 @@ class ClassParams:
     peak_flops_per_s: float | None
     bandwidth_fraction: float | None
     overhead_s: float | None
+    bandwidth_bytes_per_s: float | None = None  # absolute, when the calibration measured no memory level
 
 
 @dataclass(frozen=True)
@@ -154,67 +156,52 @@ def sol_model(runtime: Runtime) -> ExecutionModel:
     return ExecutionModel(runtime, Tier.SOL, {c: 1.0 for c in OpClass}, 1.0, 0.0, fused_bytes=True)
 
 
-def calibrated_model(calibration: dict[str, Any], kind: str, runtime: Runtime) -> ExecutionModel | None:
-    """The execution model stored by ``roofline calibrate`` for this runtime, or None if absent.
+def _class_params(fit: ClassFitRecord) -> ClassParams:
+    return ClassParams(_positive(fit.peak_flops_per_s), _positive(fit.bandwidth_fraction), fit.overhead_s,
+                       None if fit.bandwidth_fraction else _positive(fit.effective_bandwidth_bytes_per_s))
 
-    The block is ``CalibrationFit.to_dict()`` (roofline.calibration.fit): ``overhead_s``,
-    ``memory_levels`` (sustained bandwidth per level) and ``op_classes`` ("matmul/fp32": peak,
-    bandwidth fraction and overhead per class). Op classes it did not measure keep the datasheet
-    efficiencies.
+
+def calibrated_model(calibration: dict[str, CalibrationRecord] | None, kind: str,
+                     runtime: Runtime) -> ExecutionModel | None:
+    """The execution model ``roofline calibrate`` recorded for this runtime, or None if absent.
+
+    The record (roofline.catalog.calibration.CalibrationRecord) holds the per-op overhead, the
+    sustained bandwidth per memory level and the fitted op classes and probe families ("matmul/fp32":
+    peak, bandwidth fraction and overhead). Op classes it did not measure keep the datasheet efficiencies.
     """
-    block = (calibration or {}).get(runtime.value)
-    if not block:
+    record = (calibration or {}).get(runtime.value)
+    if record is None:
         return None
     base = DEFAULTS.get((runtime, kind)) or DEFAULTS[(runtime, "cpu")]
     compute, memory_eff, overhead = dict(base[0]), base[1], base[2]
-    try:
-        params: dict[tuple[str, str], ClassParams] = {}
-        measured: dict[str, float] = {}
-        for key, entry in (block.get("op_classes") or {}).items():
-            op_class, _, dtype = key.partition("/")
-            params[(op_class, dtype or "fp32")] = ClassParams(
-                _opt_float(entry.get("peak_flops_per_s")), _opt_float(entry.get("bandwidth_fraction")),
-                _opt_float(entry.get("overhead_s")))
-            peak = _opt_float(entry.get("peak_flops_per_s"))
-            if peak and op_class in ("matmul", "conv"):
-                measured[dtype or "fp32"] = max(measured.get(dtype or "fp32", 0.0), peak)
-        families: dict[tuple[str, str], ClassParams] = {}
-        for key, entry in (block.get("families") or {}).items():
-            family, _, dtype = key.partition("/")
-            families[(family, dtype or "fp32")] = ClassParams(
-                _opt_float(entry.get("peak_flops_per_s")), _opt_float(entry.get("bandwidth_fraction")),
-                _opt_float(entry.get("overhead_s")))
-        levels = []
-        for i, lv in enumerate(block.get("memory_levels") or []):
-            bandwidth = _opt_float(lv.get("bandwidth_bytes_per_s"))
-            if not bandwidth:
-                continue  # a level eager PyTorch could not resolve defers to the next measured one
-            size = _opt_float(lv.get("max_working_set_bytes"))
-            levels.append(MemoryLevel(str(lv.get("name", f"level{i}")), size if size else float("inf"), bandwidth))
-        if levels and levels[-1].max_bytes != float("inf"):
-            last = levels[-1]
-            levels[-1] = MemoryLevel(last.name, float("inf"), last.bandwidth_bytes_per_s)
-        if block.get("overhead_s") is not None:
-            overhead = float(block["overhead_s"])
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise RooflineError(f"calibration.{runtime.value}: malformed calibration block ({exc})") from None
-    power = block.get("power") if isinstance(block.get("power"), dict) else None
-    if power is not None and (power.get("idle_w") is None or power.get("load_w") is None):
-        power = None
-    sequence = block.get("sequence") or {}
-    if sequence and "dense_scale" not in sequence:
-        raise RooflineError(f"calibration.{runtime.value}.sequence: written by an older roofline (a single "
-                            "memory-side scale); run `roofline calibrate` again")
+    params: dict[tuple[str, str], ClassParams] = {}
+    measured: dict[str, float] = {}
+    for key, fit in record.op_classes.items():
+        op_class, _, dtype = key.partition("/")
+        params[(op_class, dtype)] = _class_params(fit)
+        peak = _positive(fit.peak_flops_per_s)
+        if peak and op_class in (CalibrationClass.MATMUL.value, CalibrationClass.CONV.value):
+            measured[dtype] = max(measured.get(dtype, 0.0), peak)
+    families = {tuple(key.partition("/")[::2]): _class_params(fit) for key, fit in record.families.items()}
+    levels = []
+    for lv in record.memory_levels:
+        if not lv.bandwidth_bytes_per_s:
+            continue  # a level eager PyTorch could not resolve defers to the next measured one
+        size = lv.max_working_set_bytes
+        levels.append(MemoryLevel(lv.name, float(size) if size else float("inf"), lv.bandwidth_bytes_per_s))
+    if levels and levels[-1].max_bytes != float("inf"):
+        last = levels[-1]
+        levels[-1] = MemoryLevel(last.name, float("inf"), last.bandwidth_bytes_per_s)
+    if record.overhead_s is not None:
+        overhead = record.overhead_s
+    power = record.power.model_dump() if record.power is not None and record.power.measured else None
+    sequence = record.sequence
     return ExecutionModel(runtime, Tier.CALIBRATED, compute, 1.0 if levels else memory_eff, overhead,
                           fused_bytes=runtime is Runtime.COMPILED, class_params=params, family_params=families,
-                          levels=tuple(levels),
-                          measured_peaks=measured, power=power,
-                          sequence_dense_scale=float(sequence.get("dense_scale") or 1.0),
-                          sequence_other_scale=float(sequence.get("other_scale") or 1.0))
+                          levels=tuple(levels), measured_peaks=measured, power=power,
+                          sequence_dense_scale=sequence.dense_scale if sequence else 1.0,
+                          sequence_other_scale=sequence.other_scale if sequence else 1.0)
 
 
-def _opt_float(value: Any) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if value > 0 else None
+def _positive(value: float | None) -> float | None:
+    return value if value is not None and value > 0 else None

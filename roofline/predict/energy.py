@@ -23,9 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from roofline.catalog import DeviceSpec
+from roofline.constants import JOULES_PER_KWH
 
 STATIC_SHARE_DEFAULT = 0.30
-JOULES_PER_KWH = 3.6e6
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class Energy:
     power_w: float | None
     method: str  # "datasheet", "datasheet (idle estimated)", "calibrated", "unavailable"
     note: str | None = None
+    idle_w: float | None = None  # the idle (static) power the estimate used
+    load_w: float | None = None  # the power under full load it used (TDP, or measured under load)
 
 
 def estimate_energy(latency_s: float, utilization: float, batch: int, device: DeviceSpec,
@@ -50,7 +52,11 @@ def estimate_energy(latency_s: float, utilization: float, batch: int, device: De
                  + overhead_share * float(overhead_w))
         energy = latency_s * power
         per_item = energy / batch
-        return Energy(energy, per_item, JOULES_PER_KWH / per_item if per_item > 0 else None, power, "calibrated")
+        load = measured.get("load_w")
+        return Energy(energy, per_item, JOULES_PER_KWH / per_item if per_item > 0 else None, power, "calibrated",
+                      idle_w=float(measured["idle_w"]),
+                      load_w=float(load) if load is not None else max(float(measured["compute_w"]),
+                                                                      float(measured["memory_w"])))
     if measured and measured.get("idle_w") is not None and measured.get("load_w") is not None:
         p_static, p_max, method, note = float(measured["idle_w"]), float(measured["load_w"]), "calibrated", None
     else:
@@ -66,4 +72,5 @@ def estimate_energy(latency_s: float, utilization: float, batch: int, device: De
     power = p_static + (p_max - p_static) * u
     energy = latency_s * power
     per_item = energy / batch
-    return Energy(energy, per_item, JOULES_PER_KWH / per_item if per_item > 0 else None, power, method, note)
+    return Energy(energy, per_item, JOULES_PER_KWH / per_item if per_item > 0 else None, power, method, note,
+                  idle_w=p_static, load_w=p_max)

@@ -78,16 +78,19 @@ def usable_memory(device: DeviceSpec) -> tuple[float | None, str | None]:
     return capacity - reserve, f"unified memory: {format_bytes(reserve)} kept for the OS"
 
 
-def memory_fit(weight_bytes: int, activation_bytes: int, device: DeviceSpec, *, streamed: bool = False) -> MemoryFit:
+def memory_fit(weight_bytes: int, activation_bytes: int, device: DeviceSpec, *, streamed: bool = False,
+               kv_cache_bytes: int = 0) -> MemoryFit:
+    """The one memory rule of every scenario: weights + activations + KV cache + workspace vs usable memory."""
     workspace = WORKSPACE_BYTES.get(device.kind, 0)
-    required = weight_bytes + activation_bytes + workspace
+    required = weight_bytes + kv_cache_bytes + activation_bytes + workspace
     capacity = device.memory.capacity_bytes
     if streamed:
         return MemoryFit(weight_bytes, activation_bytes, workspace, required, capacity, capacity, None,
-                         "parameters that do not fit on chip stream from the host for every inference")
+                         "parameters that do not fit on chip stream from the host for every inference",
+                         kv_cache_bytes=kv_cache_bytes)
     if capacity is None:
         return MemoryFit(weight_bytes, activation_bytes, workspace, required, None, None, None,
-                         "memory capacity not in the catalog: fit not checked")
+                         "memory capacity not in the catalog: fit not checked", kv_cache_bytes=kv_cache_bytes)
     available, note = usable_memory(device)
     return MemoryFit(weight_bytes, activation_bytes, workspace, required, capacity, available,
-                     required <= available, note)
+                     required <= available, note, kv_cache_bytes=kv_cache_bytes)

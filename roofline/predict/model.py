@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from roofline.catalog import DeviceSpec
+from roofline.catalog.calibration import PREDICTED_FAMILIES, CalibrationClass
 from roofline.errors import RooflineError
 from roofline.predict.efficiency import (
     ERROR_BANDS,
@@ -50,11 +51,13 @@ FALLBACK: dict[str, tuple[str, ...]] = {
 
 
 class DeviceUnusable(RooflineError):
-    """This device cannot run the workload: the reason names the category (dtype, missing spec...)."""
+    """This device cannot run the workload: ``category`` (dtype, missing spec, runtime) and ``detail``."""
 
-    def __init__(self, category: str, message: str):
-        super().__init__(message)
+    def __init__(self, category: str, device_id: str, detail: str):
+        super().__init__(f"{device_id}: {detail}")
         self.category = category
+        self.device_id = device_id
+        self.detail = detail
 
 
 @dataclass(slots=True)
@@ -168,6 +171,7 @@ class _OpArrays:
     bytes_fused: np.ndarray
     working_set: np.ndarray
     active: np.ndarray  # non-view ops that do something: they pay the per-op overhead
+    fused: np.ndarray  # ops a fused runtime runs inside their producer's kernel
     class_index: np.ndarray
     dtype_index: np.ndarray
     matrix: np.ndarray  # may use matrix units
@@ -185,7 +189,7 @@ class _OpArrays:
 _CLASSES = tuple(OpClass)
 # The op classes the calibration suite measures (roofline.calibration), and where each traced op
 # class takes its measured parameters from.
-CALIBRATION_CLASSES = ("matmul", "conv", "depthwise_conv", "elementwise", "reduction", "softmax", "normalization")
+CALIBRATION_CLASSES = tuple(c.value for c in CalibrationClass)
 _CALIBRATION_CLASS_OF = {
     OpClass.MATMUL: "matmul", OpClass.ATTENTION: "matmul", OpClass.CONV: "conv",
     OpClass.ELEMENTWISE: "elementwise", OpClass.DATA_MOVEMENT: "elementwise", OpClass.OTHER: "elementwise",
@@ -207,9 +211,7 @@ def _calibration_class(op) -> int:
 # Probe families (roofline.calibration.probes) an op can take its parameters from, finer than
 # its class: a conv's kernel and stride, an activation's function. Ops outside every family keep
 # their class's parameters.
-CALIBRATION_FAMILIES = ("conv1x1", "conv1x1_s2", "conv3x3", "conv3x3_s2", "dwconv3x3", "dwconv3x3_s2", "dwconv5x5",
-                        "dwconv5x5_s2", "relu", "sigmoid", "silu", "hardswish", "gelu", "batch_norm", "layer_norm",
-                        "softmax")
+CALIBRATION_FAMILIES = tuple(f.value for f in PREDICTED_FAMILIES)
 _ACTIVATION_FAMILIES = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "sigmoid_": "sigmoid",
                         "silu": "silu", "silu_": "silu", "hardswish": "hardswish", "hardswish_": "hardswish",
                         "gelu": "gelu", "gelu_": "gelu", "_softmax": "softmax", "softmax": "softmax",
@@ -263,6 +265,7 @@ def op_arrays(workload: Workload) -> _OpArrays:
         working_set=np.fromiter((op.working_set_bytes for op in ops), dtype=np.float64, count=len(ops)),
         active=np.fromiter((not op.is_view and (op.flops > 0 or op.bytes_read + op.bytes_written > 0) for op in ops),
                            dtype=bool, count=len(ops)),
+        fused=np.fromiter((op.fused_with_producer for op in ops), dtype=bool, count=len(ops)),
         class_index=np.fromiter((class_pos[op.op_class] for op in ops), dtype=np.int64, count=len(ops)),
         dtype_index=np.fromiter((dtype_pos[d] for d in op_dtypes), dtype=np.int64, count=len(ops)),
         matrix=np.fromiter((op.op_class in MATMUL_CLASSES for op in ops), dtype=bool, count=len(ops)),
@@ -311,7 +314,7 @@ def memory_levels(device: DeviceSpec, model: ExecutionModel) -> tuple[tuple[Memo
     if main is None:
         link = device.host_link.bandwidth_bytes_per_s
         if link is None:
-            raise DeviceUnusable("missing spec", f"{device.id}: memory bandwidth not in the catalog")
+            raise DeviceUnusable("missing spec", device.id, "memory bandwidth not in the catalog")
         main, streamed = link, True
     levels = []
     for cache in device.memory.caches:
@@ -325,17 +328,17 @@ def memory_levels(device: DeviceSpec, model: ExecutionModel) -> tuple[tuple[Memo
 def execution_model(device: DeviceSpec, runtime: Runtime, tier: Tier | None) -> ExecutionModel:
     if tier is Tier.SOL:
         return sol_model(runtime)
-    calibrated = calibrated_model(device.calibration or {}, device.kind, runtime) if tier in (None, Tier.CALIBRATED) \
+    calibrated = calibrated_model(device.calibration, device.kind, runtime) if tier in (None, Tier.CALIBRATED) \
         else None
     if calibrated is not None:
         return calibrated
     if tier is Tier.CALIBRATED:
-        raise DeviceUnusable("missing spec", f"{device.id}: no calibration for the {runtime.value} runtime "
+        raise DeviceUnusable("missing spec", device.id, f"no calibration for the {runtime.value} runtime "
                                              "(run `roofline calibrate` on that device)")
     try:
         return datasheet_model(device.kind, runtime)
     except RooflineError as exc:
-        raise DeviceUnusable("runtime", f"{device.id}: {exc}") from None
+        raise DeviceUnusable("runtime", device.id, str(exc)) from None
 
 
 # ------------------------------------------------------------------ prediction
@@ -368,8 +371,8 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
             if found is None:
                 available = device.peak_flops_by_dtype() or model.measured_peaks
                 if not available:
-                    raise DeviceUnusable("missing spec", f"{device.id}: no compute peak in the catalog")
-                raise DeviceUnusable("dtype", f"{device.id}: no path for {dtype} math (has {', '.join(available)})"
+                    raise DeviceUnusable("missing spec", device.id, "no compute peak in the catalog")
+                raise DeviceUnusable("dtype", device.id, f"no path for {dtype} math (has {', '.join(available)})"
                                      + (": try --dtype int8 --runtime compiled" if set(available) <= {"int8", "int4"}
                                         else ""))
             value, used, units = found
@@ -400,9 +403,11 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
         bandwidth[fits] = levels[i].bandwidth_bytes_per_s
         level_index[fits] = i
     memory_time = nbytes / (bandwidth * model.memory_efficiency)
-    overhead = np.where(arrays.active, model.overhead_s, 0.0)
+    # a fused runtime launches one kernel per fused chain: the ops it folded into their producer pay none
+    launches = arrays.active & ~arrays.fused if model.fused_bytes else arrays.active
+    overhead = np.where(launches, model.overhead_s, 0.0)
     if model.class_params or model.family_params:
-        _apply_class_params(model, arrays, nbytes, bandwidth, compute_time, memory_time, overhead)
+        _apply_class_params(model, arrays, nbytes, bandwidth, compute_time, memory_time, overhead, launches)
     if model.sequence_dense_scale != 1.0 or model.sequence_other_scale != 1.0:
         # calibrated in-sequence correction: in a network, data streams from colder caches into
         # freshly allocated buffers and weights arrive cold, so ops run slower than in isolated
@@ -487,7 +492,8 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
 
 
 def _apply_class_params(model: ExecutionModel, arrays: _OpArrays, nbytes: np.ndarray, bandwidth: np.ndarray,
-                        compute_time: np.ndarray, memory_time: np.ndarray, overhead: np.ndarray) -> None:
+                        compute_time: np.ndarray, memory_time: np.ndarray, overhead: np.ndarray,
+                        launches: np.ndarray) -> None:
     """Calibrated tier: ops of a measured class and dtype take its peak, bandwidth fraction and
     fixed cost (in place), then ops of a measured probe family take the family's: a family is one
     kernel, so its fit is tighter than the class's compromise over kernels that differ by 5x.
@@ -504,5 +510,7 @@ def _apply_class_params(model: ExecutionModel, arrays: _OpArrays, nbytes: np.nda
                 compute_time[mask] = arrays.flops[mask] / params.peak_flops_per_s
             if params.bandwidth_fraction:
                 memory_time[mask] = nbytes[mask] / (params.bandwidth_fraction * bandwidth[mask])
+            elif params.bandwidth_bytes_per_s:
+                memory_time[mask] = nbytes[mask] / params.bandwidth_bytes_per_s
             if params.overhead_s is not None:
-                overhead[mask] = params.overhead_s
+                overhead[mask & launches] = params.overhead_s

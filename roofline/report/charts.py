@@ -15,7 +15,7 @@ import math
 from typing import Any, Sequence
 
 from roofline.errors import MissingExtraError
-from roofline.report.costs import BASIS_FULL
+from roofline.decide.costs import BASIS_CLOUD, BASIS_FULL, COMPLETE_BASES
 from roofline.report.data import DeviceRow, ModelSection
 
 CHART_KINDS = ("roofline", "pareto")
@@ -43,7 +43,7 @@ _STYLES = ("-", "--", "-.", ":")
 
 def pareto_front(rows: Sequence[DeviceRow]) -> list[DeviceRow]:
     """Rows with a full cost that no other such row beats on both latency and cost, fastest first."""
-    full = sorted((r for r in rows if r.cost_basis == BASIS_FULL),
+    full = sorted((r for r in rows if r.cost_basis in COMPLETE_BASES),
                   key=lambda r: (r.latency_s, r.cost_usd_per_million))
     front: list[DeviceRow] = []
     best_cost = math.inf
@@ -174,14 +174,20 @@ def pareto_chart(section: ModelSection, fmt: str = "svg") -> bytes:
 
     fig = Figure(figsize=(11, 6.5), layout="constrained")
     ax = fig.add_subplot()
-    full = [r for r in section.rows if r.cost_basis == BASIS_FULL]
-    partial = [r for r in section.rows if r.cost_basis != BASIS_FULL and r.cost_usd_per_million is not None]
+    full = [r for r in section.rows if r.cost_basis in COMPLETE_BASES]
+    partial = [r for r in section.rows if r.cost_basis not in COMPLETE_BASES and r.cost_usd_per_million is not None]
     front = pareto_front(section.rows)
     front_ids = {r.device for r in front}
     picked = {rec.device for rec in section.recommendations if rec.device}
-    if full:
-        ax.scatter([r.latency_s for r in full], [r.cost_usd_per_million for r in full], s=36, color="tab:blue",
+    bought = [r for r in full if r.cost_basis == BASIS_FULL]
+    rented = [r for r in full if r.cost_basis == BASIS_CLOUD]
+    if bought:
+        ax.scatter([r.latency_s for r in bought], [r.cost_usd_per_million for r in bought], s=36, color="tab:blue",
                    edgecolors="black", linewidths=0.5, zorder=3, label="purchase + energy")
+    if rented:
+        ax.scatter([r.latency_s for r in rented], [r.cost_usd_per_million for r in rented], s=40, marker="s",
+                   color="tab:green", edgecolors="black", linewidths=0.5, zorder=3,
+                   label="cloud price per hour (energy included)")
     if partial:
         ax.scatter([r.latency_s for r in partial], [r.cost_usd_per_million for r in partial], s=36,
                    facecolors="none", edgecolors="tab:orange", linewidths=1.2, zorder=3,
@@ -196,8 +202,9 @@ def pareto_chart(section: ModelSection, fmt: str = "svg") -> bytes:
     ax.set_yscale("log")
     ax.xaxis.set_major_formatter(EngFormatter(unit="s", places=0))
     ax.yaxis.set_major_formatter(FuncFormatter(_usd_tick))
-    ax.set_xlabel("latency per batch (log scale)")
-    ax.set_ylabel("USD per million inferences (log scale)")
+    run = "request" if section.unit == "token" else "batch"
+    ax.set_xlabel(f"latency per {run} (log scale)")
+    ax.set_ylabel(f"USD per million {section.unit}s (log scale)")
     ax.grid(True, which="major", linewidth=0.5, alpha=0.5)
     ax.grid(True, which="minor", linewidth=0.3, alpha=0.25)
     labelled = [r for r in full if len(full) <= 16 or r.device in front_ids or r.device in picked]
@@ -210,7 +217,7 @@ def pareto_chart(section: ModelSection, fmt: str = "svg") -> bytes:
                         textcoords="offset points", fontsize=7.5, va="baseline",
                         fontweight="bold" if r.device in front_ids else "normal", **_leader(dy))
     ax.set_title(f"Latency against cost: {section.model}, batch {section.batch}, {section.dtype}\n"
-                 "lower left is better; cost = amortised purchase + electricity", fontsize=10)
+                 "lower left is better; cost = amortised purchase + electricity, or the cloud price", fontsize=10)
     if full or partial:
         fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=8, ncols=3, frameon=False)
     return _save(fig, fmt)

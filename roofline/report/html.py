@@ -35,7 +35,7 @@ figcaption { color: #555; font-size: 0.88em; }
 code { background: #f3f3f5; padding: 0 0.2em; }
 """
 
-_NUMERIC = {"latency_s", "throughput_per_s", "energy_per_item_j", "price_usd", "cost_usd_per_million",
+_NUMERIC = {"latency_s", "throughput_per_s", "energy_per_unit_j", "ttft_s", "tpot_s", "tokens_per_s", "price_usd", "cost_usd_per_million",
             "purchase_usd_per_million", "energy_usd_per_million", "memory_headroom_bytes"}
 
 
@@ -46,13 +46,14 @@ def _data_uri_svg(svg: bytes) -> str:
 def _table(section: ModelSection) -> list[str]:
     picked = {r.device for r in section.recommendations if r.device}
     out = [f'<table class="devices" data-model="{escape(section.model)}">', "<thead><tr>"]
-    out += [f"<th>{escape(h)}</th>" for h, _ in text.COLUMNS]
+    cols = text.columns(section)
+    out += [f"<th>{escape(h)}</th>" for h, _ in cols]
     out.append("</tr></thead><tbody>")
     for row in section.rows:
         cls = ' class="pick"' if row.device in picked else ""
         out.append(f'<tr data-device="{escape(row.device)}"{cls}>')
-        for _, field in text.COLUMNS:
-            value = getattr(row, field)
+        for _, field in cols:
+            value = row.value(field)
             css = ' class="num"' if field in _NUMERIC else ""
             title = f' title="{escape(row.device_name)}"' if field == "device" else ""
             out.append(f'<td{css}{title} data-field="{field}" data-value="{escape(text.json_value(value))}">'
@@ -66,7 +67,8 @@ def _figure(kind: str, section: ModelSection, chart: ChartFn) -> str:
     caption = {
         "roofline": "Roofline (log-log): each line is a device's ceiling, min(peak FLOP/s, memory bandwidth x "
                     "arithmetic intensity); each dot is the model on that device at its predicted FLOP/s.",
-        "pareto": "Latency per batch against cost per million inferences (log-log). Devices on the red line "
+        "pareto": f"Latency per {'request' if section.unit == 'token' else 'batch'} against cost per million "
+                  f"{section.unit}s (log-log). Devices on the red line "
                   "are Pareto-optimal: no other device is both faster and cheaper. Hollow markers: no purchase "
                   "price, energy-only cost.",
     }[kind]
@@ -116,7 +118,7 @@ def render_html(data: ReportData, chart: ChartFn) -> str:
                        "<th>reason</th><th>detail</th></tr></thead><tbody>")
             for e in section.excluded:
                 out.append(f'<tr data-device="{escape(e.device)}"><td>{escape(e.device)}</td>'
-                           f"<td>{escape(e.category)}</td><td>{escape(e.reason)}</td></tr>")
+                           f"<td>{escape(e.category)}</td><td>{escape(e.detail)}</td></tr>")
             out.append("</tbody></table>")
         notes = text.notes(section)
         if notes:

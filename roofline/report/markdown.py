@@ -51,8 +51,9 @@ def render_markdown(data: ReportData, chart: ChartFn, files_dir: str) -> tuple[s
     out += _table(["assumption", "value"], [[k, v] for k, v in text.assumptions(data)])
     out.append("")
 
-    numeric = {i for i, (_, f) in enumerate(text.COLUMNS) if f not in ("device", "kind", "tier", "bound")}
     for section in data.sections:
+        cols = text.columns(section)
+        numeric = {i for i, (_, f) in enumerate(cols) if f not in ("device", "kind", "tier", "bound")}
         out += [f"## {section.model}", ""]
         out.append(f"{text.workload_line(section)}. {len(section.rows)} devices run it"
                    + (f", {len(section.excluded)} cannot" if section.excluded else "") + ".")
@@ -62,11 +63,11 @@ def render_markdown(data: ReportData, chart: ChartFn, files_dir: str) -> tuple[s
         picked = {r.device for r in section.recommendations if r.device}
         rows = []
         for r in section.rows:
-            cells = [text.cell(r, f) for _, f in text.COLUMNS]
+            cells = [text.cell(r, f) for _, f in cols]
             if r.device in picked:
                 cells[0] = f"**{cells[0]}**"
             rows.append(cells)
-        out += _table([h for h, _ in text.COLUMNS], rows, numeric)
+        out += _table([h for h, _ in cols], rows, numeric)
         out.append("")
         for note in text.footnotes(section):
             out += [note, ""]
@@ -79,7 +80,7 @@ def render_markdown(data: ReportData, chart: ChartFn, files_dir: str) -> tuple[s
             out += [f"![{label} for {section.model}]({files_dir}/{name})", ""]
         if section.excluded:
             out += ["### Devices that cannot run it", ""]
-            out += _table(["device", "reason", "detail"], [[e.device, e.category, e.reason] for e in section.excluded])
+            out += _table(["device", "reason", "detail"], [[e.device, e.category, e.detail] for e in section.excluded])
             out.append("")
         notes = text.notes(section)
         if notes:

@@ -184,6 +184,23 @@ def build_causal_lm(cfg, *, dtype: str = "fp16"):
                                        f"model: {first}") from None
 
 
+def prefill_module(lm):
+    """An nn.Module taking a (batch, tokens) shape: the prefill of that many tokens, last logits only."""
+    from torch import nn
+    import torch
+
+    class PrefillFromShape(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.lm = inner
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            ids = torch.zeros(tuple(x.shape[:2]), dtype=torch.long)
+            return self.lm(input_ids=ids, use_cache=False, logits_to_keep=1).logits
+
+    return PrefillFromShape(lm)
+
+
 def build(spec: str):
     """``load_model("hf:...")``: the causal LM as a prefill module for ``roofline profile``.
 
@@ -191,13 +208,13 @@ def build(spec: str):
     the logits of the last position. Serving phases (prefill, decode with a KV cache) are in
     :mod:`roofline.llm`.
     """
-    from roofline.llm.model import load_llm
     from roofline.sources.torchvision_models import BuiltModel
 
-    llm = load_llm(spec)
-    module = llm.prefill_module()
-    return BuiltModel(module, f"hf:{llm.name}", (1, 128), {"source": llm.source, "model_type": llm.model_type})
+    hf = load_config(spec)
+    cfg = pretrained_config(hf)
+    module = prefill_module(build_causal_lm(cfg, dtype="fp16"))
+    return BuiltModel(module, f"hf:{hf.name}", (1, 128), {"source": hf.source, "model_type": cfg.model_type})
 
 
-__all__ = ["HfConfig", "load_config", "list_presets", "pretrained_config", "build_causal_lm", "build",
+__all__ = ["HfConfig", "load_config", "list_presets", "pretrained_config", "build_causal_lm", "build", "prefill_module",
            "UnsupportedArchitectureError", "PRESETS_DIR", "EXTRA_HINT"]

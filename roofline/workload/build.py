@@ -5,26 +5,24 @@ import math
 
 from torch import nn
 
-from roofline.workload.dtypes import DTYPE_BYTES, is_floating, normalize_dtype, torch_dtype_name
-from roofline.workload.pricing import price
+from roofline.workload.dtypes import DTYPE_BYTES, element_bytes, is_floating, normalize_dtype, torch_dtype_name
+from roofline.workload.pricing import DEFAULT_POLICY, PricingPolicy, price
 from roofline.workload.tracer import InputSpec, Trace, count_parameters, trace
 from roofline.workload.types import ModuleInfo, Workload
-
-_ITEMSIZE = {"fp64": 8, "fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1, "uint8": 1, "int16": 2,
-             "int32": 4, "int64": 8, "bool": 1, "complex64": 8, "complex128": 16}
 
 
 def weight_bytes(weight_elements: list[tuple[str, int]], dtype: str | None) -> int:
     total = 0.0
     for name, numel in weight_elements:
-        size = DTYPE_BYTES[dtype] if dtype is not None and is_floating(name) else _ITEMSIZE.get(name, 4)
+        size = DTYPE_BYTES[dtype] if dtype is not None and is_floating(name) else element_bytes(name)
         total += numel * size
     return int(math.ceil(total))
 
 
 def build_workload(model_name: str, tr: Trace, *, dtype: str | None, params: int, trainable_params: int,
-                   layers: int, modules: list[ModuleInfo], weight_elements: list[tuple[str, int]]) -> Workload:
-    records, peak = price(tr, dtype=dtype)
+                   layers: int, modules: list[ModuleInfo], weight_elements: list[tuple[str, int]],
+                   policy: PricingPolicy = DEFAULT_POLICY) -> Workload:
+    records, peak, by_category = price(tr, dtype=dtype, policy=policy)
     traced_dtype = next((op.dtype for op in records if op.op_class.value in ("conv", "matmul", "attention")),
                         records[0].dtype if records else "fp32")
     batch = tr.input_shapes[0][0] if tr.input_shapes and tr.input_shapes[0] else 1
@@ -42,8 +40,18 @@ def build_workload(model_name: str, tr: Trace, *, dtype: str | None, params: int
         unsupported_ops=dict(tr.unsupported),
         batch=batch,
         weight_elements=weight_elements,
+        bytes_by_category=by_category,
         trace=tr,
     )
+
+
+def reprice(workload: Workload, dtype: str | None) -> Workload:
+    """The same workload with bytes priced for another counting dtype (FLOPs unchanged; no new trace)."""
+    if workload.trace is None:
+        raise ValueError("this workload has no raw trace to re-price")
+    return build_workload(workload.model, workload.trace, dtype=normalize_dtype(dtype), params=workload.params,
+                          trainable_params=workload.trainable_params, layers=workload.layers,
+                          modules=workload.modules, weight_elements=workload.weight_elements)
 
 
 def module_table(model: nn.Module) -> list[ModuleInfo]:
@@ -54,7 +62,8 @@ def module_table(model: nn.Module) -> list[ModuleInfo]:
     return out
 
 
-def analyze(model: nn.Module, inputs: InputSpec, *, dtype: str | None = None, name: str | None = None) -> Workload:
+def analyze(model: nn.Module, inputs: InputSpec, *, dtype: str | None = None, name: str | None = None,
+            policy: PricingPolicy = DEFAULT_POLICY) -> Workload:
     """Count FLOPs, bytes and parameters of one forward pass of ``model`` on fake tensors.
 
     ``inputs``: a tensor, a tuple of tensors, a shape tuple such as ``(1, 3, 224, 224)``, or a
@@ -74,4 +83,4 @@ def analyze(model: nn.Module, inputs: InputSpec, *, dtype: str | None = None, na
     # layers = leaf modules, as Ultralytics counts them; a model that is one module is one layer
     layers = sum(1 for m in modules if m.is_leaf and m.path) or 1
     return build_workload(name or type(model).__name__, tr, dtype=dtype, params=params, trainable_params=trainable,
-                          layers=layers, modules=modules, weight_elements=weight_elements)
+                          layers=layers, modules=modules, weight_elements=weight_elements, policy=policy)

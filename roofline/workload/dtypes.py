@@ -19,6 +19,19 @@ DTYPE_BYTES: dict[str, float] = {
     "int4": 0.5,
 }
 
+# Bytes per element of every tensor dtype a trace can hold (storage dtypes, not only counting ones).
+ELEMENT_BYTES: dict[str, float] = {
+    **DTYPE_BYTES,
+    "uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8, "int16": 2, "int32": 4, "int64": 8, "bool": 1,
+    "complex32": 4, "complex64": 8, "complex128": 16,
+}
+
+# Weight and KV-cache formats of language-model serving: bytes per element. int4 carries an fp16
+# scale per group of 128 weights (0.5 + 2 / 128 bytes).
+WEIGHT_FORMATS: dict[str, float] = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "int8": 1.0, "int4": 0.5 + 2 / 128}
+KV_FORMATS: dict[str, float] = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0}
+QUANTISED_WEIGHTS = frozenset({"int8", "int4"})
+
 # Counting dtypes that `roofline profile/predict --dtype` accept.
 COUNTING_DTYPES = ("fp32", "fp16", "bf16", "int8")
 
@@ -29,7 +42,13 @@ _TORCH_TO_NAME = {
     "bfloat16": "bf16",
     "float8_e4m3fn": "fp8",
     "float8_e5m2": "fp8",
+    "float8_e4m3fnuz": "fp8",
+    "float8_e5m2fnuz": "fp8",
     "int8": "int8",
+    "uint16": "uint16",
+    "uint32": "uint32",
+    "uint64": "uint64",
+    "complex32": "complex32",
     "uint8": "uint8",
     "int16": "int16",
     "int32": "int32",
@@ -62,6 +81,15 @@ def normalize_dtype(name: str | None, *, allowed: tuple[str, ...] = COUNTING_DTY
     if key not in allowed:
         raise RooflineError(f"unsupported dtype {name!r}: choose one of {', '.join(allowed)}")
     return key
+
+
+def element_bytes(name: str) -> float:
+    """Bytes per element of a tensor dtype; a dtype with no known size is an error, never a guess."""
+    size = ELEMENT_BYTES.get(name)
+    if size is None:
+        raise RooflineError(f"unsupported tensor dtype {name!r}: its size per element is unknown "
+                            f"(known: {', '.join(ELEMENT_BYTES)})")
+    return size
 
 
 def is_floating(name: str) -> bool:

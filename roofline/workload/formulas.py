@@ -101,9 +101,23 @@ def _int_mm(args: tuple, kwargs: dict, outputs: list) -> Cost:
 
 
 def _conv(args: tuple, kwargs: dict, outputs: list) -> Cost:
-    # convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
-    x, w = args[0], args[1]
+    # convolution / _convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups...)
     transposed = bool(args[6]) if len(args) > 6 else bool(kwargs.get("transposed", False))
+    return _conv_cost(args[0], args[1], outputs, transposed)
+
+
+def _conv_direct(args: tuple, kwargs: dict, outputs: list) -> Cost:
+    # backend kernels that are never transposed; their 7th argument is groups or benchmark, not transposed:
+    # mkldnn_convolution(input, weight, bias, padding, stride, dilation, groups),
+    # cudnn_convolution(input, weight, padding, stride, dilation, groups, benchmark, ...), _slow_conv2d_forward...
+    return _conv_cost(args[0], args[1], outputs, False)
+
+
+def _conv_transposed(args: tuple, kwargs: dict, outputs: list) -> Cost:
+    return _conv_cost(args[0], args[1], outputs, True)
+
+
+def _conv_cost(x: Any, w: Any, outputs: list, transposed: bool) -> Cost:
     out_shape = outputs[0].shape
     spatial = (x.shape if transposed else out_shape)[2:]
     c_out, c_in_per_group, *kernel = w.shape
@@ -164,8 +178,12 @@ register(_packets("addmm"), OpClass.MATMUL, _addmm)
 register(_packets("bmm"), OpClass.MATMUL, _bmm)
 register(_packets("baddbmm"), OpClass.MATMUL, _baddbmm)
 register(_packets("_int_mm"), OpClass.MATMUL, _int_mm)
-register(_packets("convolution", "_convolution", "mkldnn_convolution", "_slow_conv2d_forward",
-                  "cudnn_convolution", "thnn_conv2d"), OpClass.CONV, _conv)
+register(_packets("convolution", "_convolution"), OpClass.CONV, _conv)
+register(_packets("mkldnn_convolution", "_slow_conv2d_forward", "cudnn_convolution", "thnn_conv2d",
+                  "miopen_convolution", "miopen_depthwise_convolution", "_nnpack_spatial_convolution",
+                  "_mps_convolution"), OpClass.CONV, _conv_direct)
+register(_packets("cudnn_convolution_transpose", "miopen_convolution_transpose", "_mps_convolution_transpose"),
+         OpClass.CONV, _conv_transposed)
 # (query, key, value, dropout_p, is_causal, ...)
 register(_packets("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention"),
          OpClass.ATTENTION, _sdpa_with_causal_at(4), int8_capable=False)

@@ -13,12 +13,48 @@ Rules (docs/counting.md):
 - Peak activation bytes: liveness over storages (inputs and op outputs, not weights): a storage
   lives from the op that creates it to the last op that touches it; model inputs from the
   start and outputs to the end. The peak is the largest sum of live storages at any op.
+
+A :class:`PricingPolicy` handed to :func:`price` changes how some tensors are priced, while the
+records are made (never by rewriting them afterwards): language-model serving prices weight-only
+quantised matrices and the KV cache at their own formats and books their bytes by category
+(roofline.llm.trace.ServingPricing).
 """
 from __future__ import annotations
 
 from roofline.workload.dtypes import DTYPE_BYTES, is_floating
+from roofline.workload.formulas import Cost
 from roofline.workload.tracer import RawOp, RawTensor, Trace
 from roofline.workload.types import OpClass, OpRecord, TensorInfo
+
+
+class PricingPolicy:
+    """The default pricing: every tensor at its counting dtype, every non-weight storage an activation.
+
+    Subclasses override the hooks; ``read``/``written`` return the bytes and a category name (or None)
+    under which :func:`price` books them in ``bytes_by_category``.
+    """
+
+    def prepare(self, trace: Trace) -> None:
+        """Called once before pricing (e.g. to find the KV-cache storages)."""
+
+    def module(self, path: str) -> str:
+        return path
+
+    def cost(self, raw: RawOp) -> Cost:
+        return raw.cost
+
+    def read(self, index: int, raw: RawOp, position: int, tensor: RawTensor, nbytes: float,
+             is_weight: bool) -> tuple[float, str | None]:
+        return nbytes, None
+
+    def written(self, index: int, raw: RawOp, tensor: RawTensor, nbytes: float) -> tuple[float, str | None]:
+        return nbytes, None
+
+    def is_activation(self, storage: int) -> bool:
+        return True
+
+
+DEFAULT_POLICY = PricingPolicy()
 
 # Ops that overwrite their first argument without reading it.
 _OVERWRITES_FIRST = frozenset({"aten.copy_.default", "aten.fill_.Scalar", "aten.fill_.Tensor", "aten.zero_.default"})
@@ -46,9 +82,13 @@ def _op_dtype(raw: RawOp, dtype: str | None) -> str:
     return dtype
 
 
-def price(trace: Trace, *, dtype: str | None) -> tuple[list[OpRecord], int]:
-    """(op records, peak activation bytes) under a counting dtype (None: the traced dtypes)."""
+def price(trace: Trace, *, dtype: str | None,
+          policy: PricingPolicy = DEFAULT_POLICY) -> tuple[list[OpRecord], int, dict[str, int]]:
+    """(op records, peak activation bytes, bytes by the policy's categories) under a counting dtype
+    (None: the traced dtypes)."""
+    policy.prepare(trace)
     records: list[OpRecord] = []
+    categories: dict[str, float] = {}
     # bytes each op reads/writes per buffer version, for the fusion pass
     version: dict[int, int] = {}
     producer: dict[tuple[int, int], tuple[int, int]] = {}  # buffer -> (op index, bytes written)
@@ -63,10 +103,16 @@ def price(trace: Trace, *, dtype: str | None) -> tuple[list[OpRecord], int]:
         capable = kind.int8_capable if kind is not None else True
         inputs = tuple(TensorInfo(t.shape, t.dtype) for t in raw.inputs)
         outputs = tuple(TensorInfo(t.shape, t.dtype) for t in raw.outputs)
-        read = written = 0
+        read = written = 0.0
         if not raw.is_view:
-            for t in (raw.inputs[1:] if raw.op in _OVERWRITES_FIRST else raw.inputs):
-                nbytes = int(t.accessed_numel * _itemsize(t, dtype, capable))
+            skip_first = raw.op in _OVERWRITES_FIRST
+            for j, t in enumerate(raw.inputs):
+                if skip_first and j == 0:
+                    continue
+                nbytes, category = policy.read(i, raw, j, t, t.accessed_numel * _itemsize(t, dtype, capable),
+                                               t.storage in trace.weight_storages)
+                if category is not None:
+                    categories[category] = categories.get(category, 0.0) + nbytes
                 read += nbytes
                 key = (t.storage, version.get(t.storage, 0))
                 consumers.setdefault(key, []).append((i, nbytes))
@@ -76,39 +122,43 @@ def price(trace: Trace, *, dtype: str | None) -> tuple[list[OpRecord], int]:
                     if t.storage in in_storages:
                         version[t.storage] = version.get(t.storage, 0) + 1
             for t in raw.outputs:
-                nbytes = int(t.accessed_numel * _itemsize(t, dtype, capable))
+                nbytes, category = policy.written(i, raw, t, t.accessed_numel * _itemsize(t, dtype, capable))
+                if category is not None:
+                    categories[category] = categories.get(category, 0.0) + nbytes
                 written += nbytes
                 producer[(t.storage, version.get(t.storage, 0))] = (i, nbytes)
+        read, written = round(read), round(written)
         for t in raw.inputs + raw.outputs:
-            if t.storage in trace.weight_storages:
+            if t.storage in trace.weight_storages or not policy.is_activation(t.storage):
                 continue
             if t.storage not in storage_bytes:
                 storage_bytes[t.storage] = t.storage_numel * _itemsize(t, dtype, capable)
                 first_use[t.storage] = -1 if t.storage in trace.input_storages else i
             last_use[t.storage] = i
+        cost = policy.cost(raw)
         records.append(OpRecord(
             index=i,
             op=raw.op,
             op_class=OpClass.VIEW if raw.is_view else op_class,
-            module=raw.module,
+            module=policy.module(raw.module),
             module_type=raw.module_type,
             inputs=inputs,
             outputs=outputs,
-            flops=raw.cost.flops,
-            macs=raw.cost.macs,
+            flops=cost.flops,
+            macs=cost.macs,
             bytes_read=read,
             bytes_written=written,
             bytes_fused=read + written,
             dtype=_op_dtype(raw, dtype),
             is_view=raw.is_view,
             supported=kind is not None,
-            causal_useful_flops=raw.cost.causal_useful_flops,
+            causal_useful_flops=cost.causal_useful_flops,
             working_set_bytes=read + written,
         ))
 
     _fuse(trace, records, producer, consumers)
     peak = _peak_live(trace, storage_bytes, first_use, last_use, len(records))
-    return records, peak
+    return records, peak, {k: round(v) for k, v in categories.items()}
 
 
 def _fuse(trace: Trace, records: list[OpRecord], producer: dict, consumers: dict) -> None:
@@ -126,8 +176,9 @@ def _fuse(trace: Trace, records: list[OpRecord], producer: dict, consumers: dict
         prod = trace.ops[p_index]
         if prod.kind is None or (prod.kind.op_class not in _FUSIBLE_PRODUCERS and not prod.kind.pointwise):
             continue
-        records[p_index].bytes_fused -= written
-        records[c_index].bytes_fused -= read
+        records[p_index].bytes_fused -= round(written)
+        records[c_index].bytes_fused -= round(read)
+        records[c_index].fused_with_producer = True
 
 
 def _peak_live(trace: Trace, storage_bytes: dict[int, float], first_use: dict[int, int], last_use: dict[int, int],

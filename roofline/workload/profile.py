@@ -12,7 +12,7 @@ from roofline.workload.types import Workload
 
 def layer_table(workload: Workload, by: GroupBy = "layer", k: int | None = None):
     """A rich Table of the workload grouped by layer, module or op."""
-    from roofline.cli._render import si, table
+    from roofline._human import si, table
 
     rows = top(group(workload, by), k)
     first = {"layer": "layer", "module": "module", "op": "aten op"}[by]
@@ -33,9 +33,10 @@ def print_profile(workload: Workload, *, by: GroupBy = "layer", k: int | None = 
                   extra_summary: str | None = None) -> None:
     from rich.console import Console
 
-    from roofline.cli._render import stdout, warn
+    from roofline._human import console as make_console
+    from roofline._human import warn
 
-    console = Console(file=file, width=200) if file is not None else stdout
+    console = Console(file=file, width=200) if file is not None else make_console()
     console.print(layer_table(workload, by, k))
     console.print(workload.summary_line() + (f", {extra_summary}" if extra_summary else ""), highlight=False,
                   soft_wrap=True)

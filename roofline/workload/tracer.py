@@ -305,9 +305,5 @@ def count_parameters(model: nn.Module) -> tuple[int, int, int]:
     return n, trainable, buffers
 
 
-def leaf_modules(model: nn.Module) -> int:
-    return sum(1 for m in model.modules() if next(m.children(), None) is None)
-
-
 def prod(xs: Sequence[int]) -> int:
     return math.prod(xs)

@@ -6,7 +6,7 @@ records and these are built on the tracing hot path.
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -63,6 +63,7 @@ class OpRecord:
     supported: bool = True  # False: no FLOP formula, counted as 0 FLOPs
     causal_useful_flops: int | None = None  # causal attention: the unmasked part of `flops`
     working_set_bytes: int = 0  # distinct bytes touched (for the cache level an op fits in)
+    fused_with_producer: bool = False  # a fused runtime runs it inside its producer's kernel (no launch)
 
     @property
     def bytes_moved(self) -> int:
@@ -92,6 +93,7 @@ class OpRecord:
             "supported": self.supported,
             "causal_useful_flops": self.causal_useful_flops,
             "working_set_bytes": self.working_set_bytes,
+            "fused_with_producer": self.fused_with_producer,
         }
 
 
@@ -122,18 +124,9 @@ class Workload:
     unsupported_ops: dict[str, int] = field(default_factory=dict)  # aten op -> times seen
     batch: int = 1
     weight_elements: list[tuple[str, int]] = field(default_factory=list, repr=False)  # (dtype, numel)
+    bytes_by_category: dict[str, int] = field(default_factory=dict)  # bytes a pricing policy booked by kind
     trace: Any = field(default=None, repr=False, compare=False)  # raw trace, for re-pricing
     cache: dict = field(default_factory=dict, repr=False, compare=False)  # derived arrays (predictor)
-
-    def with_dtype(self, dtype: str | None) -> "Workload":
-        """The same workload with bytes priced for another counting dtype (FLOPs unchanged)."""
-        from roofline.workload.build import build_workload
-
-        if self.trace is None:
-            raise ValueError("this workload has no raw trace to re-price")
-        return build_workload(self.model, self.trace, dtype=dtype, params=self.params,
-                              trainable_params=self.trainable_params, layers=self.layers,
-                              modules=self.modules, weight_elements=self.weight_elements)
 
     # Totals are derived from the records rather than stored, so they can never disagree.
     @property
@@ -169,6 +162,15 @@ class Workload:
     @property
     def bytes_fused(self) -> int:
         return sum(op.bytes_fused for op in self.ops)
+
+    def byte_breakdown(self, *, fused: bool) -> dict[str, int]:
+        """Bytes by the categories a pricing policy booked (``weights_bytes``, ``kv_read_bytes``...), with
+        ``activation_bytes`` the rest of the traffic and ``bytes`` the total (fused or not)."""
+        total = self.bytes_fused if fused else self.bytes_moved
+        out = {f"{name}_bytes": value for name, value in self.bytes_by_category.items()}
+        out["activation_bytes"] = max(total - sum(self.bytes_by_category.values()), 0)
+        out["bytes"] = total
+        return out
 
     def totals(self) -> dict[str, Any]:
         return {
@@ -210,7 +212,3 @@ class Workload:
             f"{self.bytes_moved / 1e6:,.1f} MB moved ({self.bytes_fused / 1e6:,.1f} MB fused), "
             f"peak activations {self.peak_activation_bytes / 1e6:,.1f} MB"
         )
-
-
-def asdict_module(m: ModuleInfo) -> dict[str, Any]:
-    return asdict(m)

@@ -1,0 +1,228 @@
+"""One estimate for every scenario: each phase sample through the per-op roofline, combined.
+
+    latency of one run   = sum over phases of runs x phase latency      (phase latency: share-weighted mean
+                                                                         of its samples' predicted latencies)
+    throughput           = units per run / latency (inferences/s, or generated tokens/s)
+    energy of one run    = sum over phases of runs x phase energy;  power = energy / latency
+    memory               = weights + largest activation peak + extra memory (KV cache) + workspace
+
+Language-model serving also names its phases' figures: TTFT (the prefill), TPOT (a decode step),
+tokens/s, request latency (roofline.llm.serving.serving_metrics). Devices that cannot run a phase
+raise DeviceUnusable with its category (roofline.predict).
+
+>>> import roofline
+>>> e = roofline.estimate("resnet50", "nvidia-l4", batch=8)                # doctest: +SKIP
+>>> e.latency_s, e.throughput_per_s, e.energy_per_unit_j, e.memory.fits    # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from roofline.catalog import DeviceSpec
+from roofline.predict import Prediction, predict
+from roofline.predict.efficiency import ERROR_BANDS, Runtime, Tier, parse_runtime, parse_tier
+from roofline.predict.memory import MemoryFit, memory_fit
+from roofline.resolve import ModelOptions, load_scenario, resolve_device
+from roofline.scenario import FORWARD, SERVING, Phase, Scenario
+
+
+@dataclass(frozen=True)
+class PhaseEstimate:
+    """One phase on one device: the share-weighted mean of its samples (SI units)."""
+
+    name: str
+    runs: float  # per scenario run
+    latency_s: float
+    first_latency_s: float  # the first sample (decode: the step at the prompt length)
+    last_latency_s: float
+    energy_j: float | None  # one run of the phase
+    bound: str
+    flops: int
+    bytes: int
+    compute_utilization: float
+    bandwidth_utilization: float
+    breakdown: dict[str, int]  # bytes by category (weights, KV...), activations and total
+    facts: dict[str, Any]
+    predictions: tuple[Prediction, ...] = field(repr=False, default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"phase": self.name, **self.facts, "flops": self.flops, **self.breakdown, "latency_s": self.latency_s,
+                "energy_j": self.energy_j, "bound": self.bound, "compute_utilization": self.compute_utilization,
+                "bandwidth_utilization": self.bandwidth_utilization}
+
+
+@dataclass
+class Estimate:
+    """A scenario on one device. SI units, USD; throughput and energy per unit are in ``unit``s."""
+
+    scenario: Scenario
+    device: str
+    device_name: str
+    kind: str
+    runtime: str
+    tier: str
+    error_band: str
+    phases: tuple[PhaseEstimate, ...]
+    latency_s: float  # one run: a forward pass of the batch, or the whole request of the batch
+    throughput_per_s: float  # units per second
+    requests_per_s: float
+    energy_j: float | None  # one run
+    energy_per_unit_j: float | None
+    power_w: float | None  # average over the run
+    idle_power_w: float | None  # the idle power the energy model used
+    load_power_w: float | None  # the power under full load it used (TDP, or measured)
+    energy_method: str
+    memory: MemoryFit
+    bound: str
+    tdp_w: float | None
+    price_usd: float | None
+    usd_per_hour: float | None
+    metrics: dict[str, float] = field(default_factory=dict)  # named figures of the scenario (TTFT, TPOT...)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def model(self) -> str:
+        return self.scenario.model
+
+    @property
+    def unit(self) -> str:
+        return self.scenario.unit
+
+    @property
+    def batch(self) -> int:
+        return self.scenario.batch
+
+    @property
+    def dtype(self) -> str:
+        return self.scenario.dtype
+
+    @property
+    def prediction(self) -> Prediction:
+        """The per-op prediction of the first phase's first sample (a forward pass: the only one)."""
+        return self.phases[0].predictions[0]
+
+    def phase(self, name: str) -> PhaseEstimate:
+        for p in self.phases:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def metric(self, name: str) -> float | None:
+        if name in self.metrics:
+            return self.metrics[name]
+        return getattr(self, name, None)
+
+    def to_dict(self, *, include_ops: bool = False) -> dict[str, Any]:
+        s = self.scenario
+        out: dict[str, Any] = {"device": self.device, "device_name": self.device_name, "kind": self.kind,
+                               "model": s.model, "scenario": s.kind, "unit": s.unit}
+        if s.kind == FORWARD:
+            out.update(self.prediction.to_dict(include_ops=include_ops))
+        else:
+            out.update({"batch": s.batch, "dtype": s.dtype, **s.options, "runtime": self.runtime, "tier": self.tier,
+                        "error_band": self.error_band, **self.metrics, "bound": self.bound})
+            out.update({p.name: p.to_dict() for p in self.phases})
+            out["notes"] = list(self.notes)
+        out.update({
+            "latency_s": self.latency_s, "throughput_per_s": self.throughput_per_s,
+            "requests_per_s": self.requests_per_s, "energy_j": self.energy_j,
+            f"energy_per_{s.unit}_j": self.energy_per_unit_j, "power_w": self.power_w,
+            "idle_power_w": self.idle_power_w, "load_power_w": self.load_power_w, "energy_method": self.energy_method,
+            "memory": self.memory.to_dict(), "memory_required_bytes": self.memory.required_bytes,
+            "memory_available_bytes": self.memory.available_bytes, "tdp_w": self.tdp_w, "price_usd": self.price_usd,
+            "usd_per_hour": self.usd_per_hour,
+        })
+        return out
+
+
+def _mean(values: list[float], shares: list[float]) -> float:
+    return sum(v * s for v, s in zip(values, shares))
+
+
+def _phase_estimate(phase: Phase, predictions: list[Prediction], fused: bool) -> PhaseEstimate:
+    shares = [s.share for s in phase.samples]
+    energies = [p.energy.energy_j for p in predictions]
+    breakdowns = [s.workload.byte_breakdown(fused=fused) for s in phase.samples]
+    breakdown = {k: int(round(_mean([float(b[k]) for b in breakdowns], shares))) for k in breakdowns[0]}
+    bounds = Counter(p.bound for p in predictions)
+    return PhaseEstimate(
+        name=phase.name, runs=phase.runs,
+        latency_s=_mean([p.latency_s for p in predictions], shares),
+        first_latency_s=predictions[0].latency_s, last_latency_s=predictions[-1].latency_s,
+        energy_j=_mean(energies, shares) if all(e is not None for e in energies) else None,
+        bound=max(bounds, key=lambda b: (bounds[b], b)),
+        flops=int(round(_mean([float(p.flops) for p in predictions], shares))),
+        bytes=int(round(_mean([float(p.bytes) for p in predictions], shares))),
+        compute_utilization=_mean([p.compute_utilization for p in predictions], shares),
+        bandwidth_utilization=_mean([p.bandwidth_utilization for p in predictions], shares),
+        breakdown=breakdown, facts=dict(phase.facts), predictions=tuple(predictions))
+
+
+def estimate_scenario(scenario: Scenario, device: DeviceSpec, *, runtime: str | Runtime | None = None,
+                      tier: str | Tier | None = None, include_ops: bool = False) -> Estimate:
+    """The scenario on ``device`` (pure: no tracing). Raises DeviceUnusable when the device has no path."""
+    runtime = parse_runtime(runtime or scenario.default_runtime)
+    tier = parse_tier(tier)
+    predictions: list[list[Prediction]] = []
+    for phase in scenario.phases:
+        predictions.append([predict(s.workload, device, runtime=runtime, tier=tier, include_ops=include_ops)
+                            for s in phase.samples])
+    first = predictions[0][0]
+    fused = runtime is Runtime.COMPILED or first.tier == Tier.SOL.value
+    phases = tuple(_phase_estimate(ph, preds, fused) for ph, preds in zip(scenario.phases, predictions))
+    latency = sum(p.runs * p.latency_s for p in phases)
+    energy = None
+    if all(p.energy_j is not None for p in phases):
+        energy = sum(p.runs * p.energy_j for p in phases)
+    streamed = any("host link" in n for preds in predictions for p in preds for n in p.notes)
+    memory = memory_fit(scenario.weight_bytes, scenario.activation_bytes, device, streamed=streamed,
+                        kv_cache_bytes=scenario.extra_memory_bytes)
+    notes = list(dict.fromkeys(n for preds in predictions for p in preds for n in p.notes))
+    if first.energy.note:
+        notes.append(first.energy.note)
+    metrics: dict[str, float] = {}
+    if scenario.kind == SERVING:
+        from roofline.llm.serving import serving_metrics
+
+        decode = next(p for p in phases if p.name == "decode")
+        metrics = serving_metrics(phases[0].latency_s, decode.latency_s, decode.first_latency_s,
+                                  decode.last_latency_s, scenario.options)
+        if memory.note:
+            notes.append(memory.note)
+    units = scenario.units_per_run
+    bounds = Counter()
+    for p in phases:
+        bounds[p.bound] += p.runs * p.latency_s
+    return Estimate(
+        scenario=scenario, device=device.id, device_name=device.name, kind=device.kind, runtime=runtime.value,
+        tier=first.tier, error_band=ERROR_BANDS[Tier(first.tier)], phases=phases, latency_s=latency,
+        throughput_per_s=units / latency, requests_per_s=scenario.requests_per_run / latency,
+        energy_j=energy, energy_per_unit_j=energy / units if energy is not None else None,
+        power_w=energy / latency if energy is not None else None,
+        idle_power_w=first.energy.idle_w, load_power_w=first.energy.load_w, energy_method=first.energy.method,
+        memory=memory, bound=first.bound if scenario.kind == FORWARD else phases[-1].bound,
+        tdp_w=device.power.tdp_w, price_usd=device.price.launch_usd,
+        usd_per_hour=device.price.cloud[0].usd_per_hour if device.price.cloud else None,
+        metrics=metrics, notes=notes)
+
+
+def estimate(model: Any, device: Any, *, batch: int | None = None, dtype: str | None = None,
+             runtime: str | Runtime | None = None, tier: str | Tier | None = None, imgsz: int | None = None,
+             input_shape: tuple[int, ...] | str | None = None, prompt: int | None = None,
+             generate: int | None = None, weights: str | None = None, kv_dtype: str | None = None,
+             catalog: Any = None, include_ops: bool = False) -> Estimate:
+    """Estimate ``model`` on ``device``: names work where the CLI takes them.
+
+    ``model``: a name (``"resnet50"``, ``"ultralytics:yolo11n.yaml"``, ``"hf:llama-3-8b"``, ``"pkg.mod:fn"``),
+    an ``nn.Module`` (give ``input_shape``), a Workload or a Scenario. ``device``: a catalog id or a DeviceSpec.
+    """
+    options = ModelOptions(imgsz=imgsz, input_shape=input_shape, prompt=prompt, generate=generate, weights=weights,
+                           kv_dtype=kv_dtype)
+    scenario = load_scenario(model, batch=batch, dtype=dtype, options=options)
+    return estimate_scenario(scenario, resolve_device(device, catalog), runtime=runtime, tier=tier,
+                             include_ops=include_ops)
+
+
+__all__ = ["Estimate", "PhaseEstimate", "estimate", "estimate_scenario"]

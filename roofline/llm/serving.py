@@ -1,0 +1,144 @@
+"""Language-model serving as a scenario: ``batch`` requests of ``prompt`` tokens generating ``generate``
+tokens each, as a prefill phase and a decode phase (roofline.scenario).
+
+Method (docs/llm.md):
+
+- the prefill of ``batch x prompt`` tokens is traced once; its predicted latency is the time to
+  first token (TTFT) and it writes the prompt's K/V into the cache;
+- the ``generate - 1`` decode steps that follow see KV lengths ``prompt .. prompt + generate - 2``.
+  A decode step is traced at the first and the last of those lengths and every op's FLOPs and
+  bytes are interpolated linearly in between (exact: both are affine in the KV length). The step
+  time is predicted at up to ``DECODE_SAMPLES`` evenly spaced lengths and averaged with the
+  trapezoidal rule: the time per output token (TPOT);
+- request latency = TTFT + (generate - 1) x TPOT; tokens/s per sequence = 1 / TPOT, in total
+  batch / TPOT; requests/s = batch / request latency;
+- every phase sample goes through :func:`roofline.predict.predict` (in roofline.estimate), so the
+  roofline, runtimes, tiers, efficiencies and energy model are the ones of every other prediction;
+- memory: weights (by format) + KV cache at the full context (prompt + generate) for the whole
+  batch (the scenario's extra memory) + the largest peak of activations + the runtime workspace;
+- cost per million output tokens: the shared cost rule (roofline.decide.costs) per generated token.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from roofline.errors import RooflineError
+from roofline.llm.model import ACTIVATION_DTYPES, LlmModel, load_llm
+from roofline.llm.trace import interpolate, parse_format, phase_shape, trace_phase, weight_bytes
+from roofline.scenario import SERVING, Phase, PhaseSample, Scenario
+from roofline.workload.dtypes import KV_FORMATS, QUANTISED_WEIGHTS, WEIGHT_FORMATS
+
+DECODE_SAMPLES = 5
+
+DEFAULT_PROMPT = 1024
+DEFAULT_GENERATE = 256
+
+
+@dataclass(frozen=True)
+class LlmRequest:
+    """What is served: ``batch`` sequences of ``prompt`` tokens, each generating ``generate`` tokens."""
+
+    prompt: int = DEFAULT_PROMPT
+    generate: int = DEFAULT_GENERATE
+    batch: int = 1
+    dtype: str = "fp16"  # activations (and matmul math)
+    weights: str = "fp16"  # weight format: the activation dtype, or int8/int4 weight-only
+    kv_dtype: str = "fp16"
+
+    @property
+    def context(self) -> int:
+        return self.prompt + self.generate
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def make_request(*, prompt: int | None = None, generate: int | None = None, batch: int | None = None,
+                 dtype: str | None = None, weights: str | None = None, kv_dtype: str | None = None) -> LlmRequest:
+    """Validate user input into an LlmRequest (one-line errors)."""
+    prompt = DEFAULT_PROMPT if prompt is None else prompt
+    generate = DEFAULT_GENERATE if generate is None else generate
+    batch = 1 if batch is None else batch
+    for name, value in (("prompt", prompt), ("generate", generate), ("batch", batch)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise RooflineError(f"--{name} must be a positive integer, got {value!r}")
+    act_table = {k: WEIGHT_FORMATS[k] for k in ACTIVATION_DTYPES}
+    weights_key = parse_format(weights, WEIGHT_FORMATS, "weight format", "") if weights else None
+    if dtype is None:
+        dtype_key = weights_key if weights_key in act_table else "fp16"
+    else:
+        dtype_key = parse_format(dtype, act_table, "activation dtype (weight-only int8/int4: use --weights)", "fp16")
+    if weights_key is None:
+        weights_key = dtype_key
+    elif weights_key not in QUANTISED_WEIGHTS and weights_key != dtype_key:
+        raise RooflineError(f"--weights {weights_key} with --dtype {dtype_key}: floating-point weights run in the "
+                            "activation dtype; give one of them, or --weights int8/int4 for weight-only quantisation")
+    kv_key = parse_format(kv_dtype, KV_FORMATS, "KV cache dtype", dtype_key)
+    return LlmRequest(prompt, generate, batch, dtype_key, weights_key, kv_key)
+
+
+def trapezoid_shares(count: int) -> list[float]:
+    """Weights of the trapezoidal rule over ``count`` evenly spaced samples, summing to 1."""
+    if count == 1:
+        return [1.0]
+    inner = 1.0 / (count - 1)
+    return [inner / 2] + [inner] * (count - 2) + [inner / 2]
+
+
+def serving_scenario(model: str | LlmModel, request: LlmRequest | None = None) -> Scenario:
+    """The prefill and decode phases of ``request`` (traced once, cached on the model)."""
+    llm = load_llm(model) if isinstance(model, str) else model
+    request = request or LlmRequest()
+    llm.check_context(request.context)
+    key = ("scenario", request)
+    cached = llm.cache.get(key)
+    if cached is not None:
+        return cached
+    kw = dict(dtype=request.dtype, weights=request.weights, kv_dtype=request.kv_dtype)
+    prefill = trace_phase(llm, batch=request.batch, query=request.prompt, past=0, **kw)
+    first = request.prompt
+    last = request.prompt + max(request.generate - 2, 0)
+    a = trace_phase(llm, batch=request.batch, query=1, past=first, **kw)
+    b = trace_phase(llm, batch=request.batch, query=1, past=last, **kw) if last != first else a
+    count = 1 if last == first else min(DECODE_SAMPLES, last - first + 1)
+    lengths = [first] if count == 1 else [round(first + (last - first) * i / (count - 1)) for i in range(count)]
+    shares = trapezoid_shares(count)
+    points = [interpolate(llm, a, b, length) for length in lengths]
+    mean_kv = sum(s * phase_shape(p).past for s, p in zip(shares, points))
+    phases = (
+        Phase("prefill", 1.0, (PhaseSample(1.0, prefill),), {"tokens": request.batch * request.prompt, "kv_length": 0}),
+        Phase("decode", float(request.generate - 1), tuple(PhaseSample(s, p) for s, p in zip(shares, points)),
+              {"tokens": request.batch, "kv_length": int(round(mean_kv))}),
+    )
+    kv = llm.kv_cache_bytes(request.context, request.batch, KV_FORMATS[request.kv_dtype])
+    scenario = Scenario(
+        model=f"hf:{llm.name}", kind=SERVING, phases=phases, batch=request.batch, dtype=request.dtype, unit="token",
+        units_per_run=float(request.batch * request.generate), requests_per_run=request.batch,
+        weight_bytes=weight_bytes(llm, dtype=request.dtype, weights=request.weights), extra_memory_bytes=kv,
+        default_runtime="compiled",
+        options={**request.to_dict(), "context": request.context})
+    llm.cache[key] = scenario
+    return scenario
+
+
+def serving_metrics(prefill_latency_s: float, decode_latency_s: float, decode_first_s: float,
+                    decode_last_s: float, request: dict[str, Any]) -> dict[str, float]:
+    """The named serving figures from the phase latencies (SI units)."""
+    batch, generate = request["batch"], request["generate"]
+    request_latency = prefill_latency_s + (generate - 1) * decode_latency_s
+    return {
+        "ttft_s": prefill_latency_s,
+        "tpot_s": decode_latency_s,
+        "tpot_first_s": decode_first_s,
+        "tpot_last_s": decode_last_s,
+        "tokens_per_s_per_sequence": 1.0 / decode_latency_s,
+        "tokens_per_s": batch / decode_latency_s,
+        "request_latency_s": request_latency,
+        "requests_per_s": batch / request_latency,
+        "output_tokens_per_s": batch * generate / request_latency,
+    }
+
+
+__all__ = ["LlmRequest", "make_request", "serving_scenario", "serving_metrics", "trapezoid_shares", "DECODE_SAMPLES",
+           "DEFAULT_PROMPT", "DEFAULT_GENERATE"]

@@ -1,0 +1,177 @@
+"""From what a user names to a scenario: a model name, an ``nn.Module``, a Workload or a Scenario.
+
+A :class:`ScenarioSource` builds the model once and gives the scenario at any batch size and dtype
+(one trace per batch size; dtypes are re-priced from the same trace where the scenario allows it).
+Which scenario a model gets is decided here, once: ``hf:`` decoder-only language models get the
+serving scenario (prefill + decode), everything else a forward pass. Options that do not apply to
+the chosen scenario are a one-line error, never silently ignored.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from roofline.errors import RooflineError
+from roofline.scenario import Scenario, forward_scenario
+from roofline.workload.types import Workload
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """The model and input options every command takes (None: the model's default)."""
+
+    imgsz: int | None = None
+    input_shape: tuple[int, ...] | str | None = None
+    prompt: int | None = None
+    generate: int | None = None
+    weights: str | None = None
+    kv_dtype: str | None = None
+
+    def given(self, *names: str) -> list[str]:
+        return [f"--{n.replace('_', '-')}" for n in names if getattr(self, n) is not None]
+
+
+_SERVING_ONLY = ("prompt", "generate", "weights", "kv_dtype")
+_FORWARD_ONLY = ("imgsz", "input_shape")
+
+
+def is_serving_model(model: Any) -> bool:
+    """Whether ``model`` names a decoder-only language model served token by token."""
+    return isinstance(model, str) and model.strip().startswith("hf:")
+
+
+class ScenarioSource:
+    """A model built once, giving its scenario at any batch size and dtype."""
+
+    def __init__(self, model: Any, options: ModelOptions | None = None, *, name: str | None = None):
+        self.options = options or ModelOptions()
+        self.model = model
+        self._fixed: Scenario | None = None
+        self._traced: dict[tuple, Workload] = {}  # (input shape, counting dtype) -> workload
+        self._llm = None
+        self._module = None
+        self._default_shape = None
+        if isinstance(model, Scenario) or isinstance(model, Workload):
+            if self.options != ModelOptions():
+                raise RooflineError("model options do not apply to an already traced workload or scenario")
+            self._fixed = model if isinstance(model, Scenario) else forward_scenario(model)
+            self.kind = self._fixed.kind
+            self.label = self._fixed.model
+            return
+        if is_serving_model(model):
+            given = self.options.given(*_FORWARD_ONLY)
+            if given:
+                raise RooflineError(f"{model}: give --prompt/--generate/--batch for a language model, not "
+                                    f"{'/'.join(given)}")
+            from roofline.llm.model import load_llm
+
+            self._llm = load_llm(model.strip())
+            self.kind = "serving"
+            self.label = f"hf:{self._llm.name}"
+            return
+        given = self.options.given(*_SERVING_ONLY)
+        if given:
+            raise RooflineError(f"only hf: language models take {', '.join(given)} (not {_label(model)!r})")
+        self.kind = "forward"
+        if isinstance(model, str):
+            from roofline.sources import load_model
+
+            built = load_model(model)
+            self._module, self._default_shape, self.label = built.model, built.default_input_shape, name or model
+        else:
+            from torch import nn
+
+            if not isinstance(model, nn.Module):
+                raise RooflineError(f"cannot estimate a {type(model).__name__}: give a model name, an nn.Module, "
+                                    "a Workload or a Scenario")
+            self._module, self.label = model, name or type(model).__name__
+
+    @property
+    def module(self):
+        """The built nn.Module of a forward-pass model (None for language models and traced inputs)."""
+        return self._module
+
+    def input_shape(self, batch: int | None = None) -> tuple[int, ...]:
+        from roofline.sources.shapes import resolve_input_shape
+
+        return resolve_input_shape(self.label, self._default_shape, imgsz=self.options.imgsz,
+                                   input_shape=self.options.input_shape, batch=batch)
+
+    def scenario(self, batch: int | None = None, dtype: str | None = None) -> Scenario:
+        if self._fixed is not None:
+            if batch is not None and batch != self._fixed.batch:
+                raise RooflineError(f"{self.label}: a traced workload has a fixed batch of {self._fixed.batch}")
+            return self._fixed
+        if self._llm is not None:
+            from roofline.llm.serving import make_request, serving_scenario
+
+            o = self.options
+            request = make_request(prompt=o.prompt, generate=o.generate, batch=batch, dtype=dtype, weights=o.weights,
+                                   kv_dtype=o.kv_dtype)
+            return serving_scenario(self._llm, request)
+        return forward_scenario(self.workload(batch, dtype))
+
+    def workload(self, batch: int | None = None, dtype: str | None = None) -> Workload:
+        """The forward pass at ``batch`` priced for ``dtype`` (one trace per batch size)."""
+        from roofline.workload.build import analyze, reprice
+        from roofline.workload.dtypes import normalize_dtype
+
+        dtype = normalize_dtype(dtype)
+        if self._module is None:
+            raise RooflineError(f"{self.label}: not a forward-pass model")
+        shape = self.input_shape(batch)
+        key = (shape, dtype)
+        found = self._traced.get(key)
+        if found is None:
+            same_shape = next((w for (s, _), w in self._traced.items() if s == shape), None)
+            found = reprice(same_shape, dtype) if same_shape is not None else \
+                analyze(self._module, shape, dtype=dtype, name=self.label)
+            self._traced[key] = found
+        return found
+
+
+def _label(model: Any) -> str:
+    return model if isinstance(model, str) else type(model).__name__
+
+
+def load_scenario(model: Any, *, batch: int | None = None, dtype: str | None = None,
+                  options: ModelOptions | None = None, name: str | None = None) -> Scenario:
+    """The scenario of ``model`` (a name, an nn.Module with ``options.input_shape``, a Workload, a Scenario)."""
+    return ScenarioSource(model, options, name=name).scenario(batch, dtype)
+
+
+def resolve_device(device: Any, catalog: Any = None):
+    """A DeviceSpec from a spec or a catalog id (unknown ids: one-line error with suggestions)."""
+    from roofline.catalog import DeviceSpec, load_catalog
+
+    if isinstance(device, DeviceSpec):
+        return device
+    return (catalog if catalog is not None else load_catalog()).get(str(device).strip())
+
+
+def resolve_devices(devices: Any = None, *, catalog: Any = None, kinds: Any = None) -> list:
+    """DeviceSpecs from specs or catalog ids; None = the whole catalog, optionally only ``kinds``
+    (an unknown kind is a one-line error). Duplicates are dropped, order kept."""
+    from roofline.catalog import load_catalog
+
+    if catalog is None:
+        catalog = load_catalog()
+    kinds = tuple(kinds or ())
+    for k in kinds:
+        catalog.by_kind(k)  # unknown kind: one-line error with a suggestion
+    if devices is None:
+        specs = list(catalog)
+    else:
+        specs = [resolve_device(d, catalog) for d in devices]
+    if kinds:
+        specs = [d for d in specs if d.kind in kinds]
+    seen: set[str] = set()
+    unique = []
+    for d in specs:
+        if d.id not in seen:
+            seen.add(d.id)
+            unique.append(d)
+    return unique
+
+
+__all__ = ["ModelOptions", "ScenarioSource", "load_scenario", "resolve_device", "resolve_devices", "is_serving_model"]
