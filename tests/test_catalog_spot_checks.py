@@ -11,12 +11,13 @@ def catalog():
     return load_catalog()
 
 
-def test_h100_sxm_is_dense_bf16_3_35_tb_s_80_gb(catalog):
+def test_h100_sxm_is_dense_bf16_3_35_tb_s_80_gib(catalog):
     h100 = catalog.get("nvidia-h100-sxm")
     assert h100.compute.bf16.matrix_flops_per_s == pytest.approx(989.4e12, rel=0.002)  # not the 1979 sparse figure
     assert h100.compute.bf16.matrix_sparse_flops_per_s == pytest.approx(1979e12, rel=0.002)
     assert h100.memory.bandwidth_bytes_per_s == pytest.approx(3.35e12)
-    assert h100.memory.capacity_bytes == pytest.approx(80e9)
+    assert h100.memory.capacity_bytes == 80 * 2**30  # "80 GB" HBM3 is 80 GiB physical
+    assert h100.memory.usable_bytes == 85_045_477_376 and h100.memory.ecc is True  # deviceQuery, ECC on
 
 
 def test_l4_bandwidth_is_300_gb_s(catalog):

@@ -246,8 +246,14 @@ class Cache(_Model):
 
 
 class Memory(_Model):
+    """Device memory. ``capacity`` is the physical size (binary for HBM/GDDR/LPDDR parts);
+    ``usable`` the bytes the runtime reports (nvidia-smi / deviceQuery / cloud instance data),
+    measured with ECC in the state ``ecc`` says, where such a figure is published."""
+
     type: Optional[str] = None
     capacity_bytes: ByteSize = Field(None, alias="capacity")
+    usable_bytes: ByteSize = Field(None, alias="usable")
+    ecc: Optional[bool] = Field(None, strict=True)
     bandwidth_bytes_per_s: Bandwidth = Field(None, alias="bandwidth")
     bus_width_bits: PositiveInt = None
     data_rate_mtps: PositiveFloat = None
@@ -255,6 +261,23 @@ class Memory(_Model):
     unified: bool = Field(False, strict=True)
     caches: list[Cache] = Field(default_factory=list)
     note: Optional[str] = None
+
+    @field_validator("usable_bytes")
+    @classmethod
+    def _usable_not_above_capacity(cls, usable: float | None, info: ValidationInfo) -> float | None:
+        capacity = info.data.get("capacity_bytes")
+        if usable is not None and capacity is not None and usable > capacity:
+            raise PydanticCustomError(
+                "usable_above_capacity",
+                f"usable memory {format_quantity(usable, 'bytes')} is larger than the capacity "
+                f"{format_quantity(capacity, 'bytes')}: capacity is the physical size (often binary: '80 GiB')",
+            )
+        return usable
+
+    @property
+    def runtime_bytes(self) -> float | None:
+        """The bytes a runtime can allocate: ``usable`` where published, else ``capacity``."""
+        return self.usable_bytes if self.usable_bytes is not None else self.capacity_bytes
 
 
 class HostLink(_Model):

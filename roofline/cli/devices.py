@@ -64,6 +64,7 @@ def _summary(spec: DeviceSpec, catalog: Catalog) -> dict[str, Any]:
         "release_year": spec.release_year,
         "peak_flops": spec.peak_flops_by_dtype("best"),
         "memory_bytes": spec.memory.capacity_bytes,
+        "usable_memory_bytes": spec.memory.usable_bytes,
         "memory_bandwidth_bytes_per_s": spec.memory.bandwidth_bytes_per_s,
         "tdp_w": spec.power.tdp_w,
         "idle_w": spec.power.idle_w,
@@ -188,6 +189,8 @@ def show(device_id: str, catalogs: tuple[str, ...], strict: bool, as_json: bool)
     mem_rows = [
         ("type", _opt(m.type) + (" (unified)" if m.unified else "")),
         ("capacity", format_human(m.capacity_bytes, "bytes")),
+        ("usable", format_human(m.usable_bytes, "bytes")
+         + ({True: " (ECC on)", False: " (ECC off)"}.get(m.ecc, "") if m.usable_bytes else "")),
         ("bandwidth", format_human(m.bandwidth_bytes_per_s, "bandwidth")),
         ("bus width", f"{m.bus_width_bits} bit" if m.bus_width_bits else "-"),
         ("data rate", f"{m.data_rate_mtps:g} MT/s" if m.data_rate_mtps else "-"),
