@@ -12,6 +12,7 @@ import datetime as _dt
 import difflib
 import math
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Iterator, Literal, Optional
 
 import yaml
@@ -29,7 +30,11 @@ __all__ = [
     "COMMON_DTYPES",
     "KINDS",
     "DeviceSpec",
+    "CLOCK_BASES",
+    "DEFAULT_CLOCK_BASIS",
     "Clocks",
+    "ClockedPeaks",
+    "PeakAtClock",
     "Compute",
     "DtypePeaks",
     "Memory",
@@ -174,9 +179,60 @@ class _Model(BaseModel):
 # sub-models
 
 
+CLOCK_BASES: tuple[str, ...] = ("base", "all_core_boost")
+DEFAULT_CLOCK_BASIS = "base"
+
+
 class Clocks(_Model):
+    """Clock frequencies. ``boost`` is the maximum (single- or few-core) boost; ``all_core_boost``
+    the vendor's all-core turbo/boost; the ``avx512_*`` and ``amx_*`` clocks are the separately
+    specified frequencies of heavy AVX-512 and AMX code where a vendor publishes them."""
+
     base_hz: Frequency = Field(None, alias="base")
     boost_hz: Frequency = Field(None, alias="boost")
+    all_core_boost_hz: Frequency = Field(None, alias="all_core_boost")
+    avx512_base_hz: Frequency = Field(None, alias="avx512_base")
+    avx512_all_core_boost_hz: Frequency = Field(None, alias="avx512_all_core_boost")
+    amx_base_hz: Frequency = Field(None, alias="amx_base")
+    amx_all_core_boost_hz: Frequency = Field(None, alias="amx_all_core_boost")
+
+
+class ClockedPeaks(_Model):
+    """Peaks of one dtype at a clock other than the one of the entry's main figures."""
+
+    vector_flops_per_s: FlopRate = Field(None, alias="vector")
+    matrix_flops_per_s: FlopRate = Field(None, alias="matrix")
+    note: Optional[str] = None
+
+    def best_flops_per_s(self, units: str = "best") -> float | None:
+        if units == "matrix":
+            return self.matrix_flops_per_s
+        if units == "vector":
+            return self.vector_flops_per_s
+        values = [v for v in (self.matrix_flops_per_s, self.vector_flops_per_s) if v is not None]
+        return max(values) if values else None
+
+
+@dataclass(frozen=True)
+class PeakAtClock:
+    """A dense peak and the clock basis it was taken at (what a prediction states).
+
+    ``clock_basis``: "base" or "all_core_boost" for CPUs; "rated" for GPUs and accelerators,
+    whose vendors publish one figure at their rated boost clock. ``fallback`` is true when the
+    requested basis has no published figure and the base-clock figure is returned instead.
+    """
+
+    flops_per_s: float | None
+    clock_basis: str
+    requested_basis: str
+    fallback: bool = False
+
+    def describe(self) -> str:
+        text = {"base": "base clock", "all_core_boost": "all-core boost clock",
+                "rated": "the vendor's rated clock"}[self.clock_basis]
+        if self.fallback:
+            text += f" (no {self.requested_basis.replace('_', '-')} figure published)"
+        return text
 
 
 class DtypePeaks(_Model):
@@ -186,6 +242,7 @@ class DtypePeaks(_Model):
     matrix_flops_per_s: FlopRate = Field(None, alias="matrix")
     matrix_sparse_flops_per_s: FlopRate = Field(None, alias="matrix_sparse")
     accumulate: Optional[str] = None
+    all_core_boost: Optional[ClockedPeaks] = None
     note: Optional[str] = None
 
     @field_validator("matrix_sparse_flops_per_s")
@@ -200,6 +257,20 @@ class DtypePeaks(_Model):
                 "the dense one in matrix",
             )
         return sparse
+
+    @model_validator(mode="after")
+    def _all_core_not_below_base(self) -> "DtypePeaks":
+        other = self.all_core_boost
+        if other is not None:
+            for unit in ("vector", "matrix"):
+                base, boosted = getattr(self, f"{unit}_flops_per_s"), getattr(other, f"{unit}_flops_per_s")
+                if base is not None and boosted is not None and boosted < base:
+                    raise PydanticCustomError(
+                        "all_core_below_base",
+                        f"all_core_boost.{unit} {format_quantity(boosted, 'flops')} is below the base-clock "
+                        f"{unit} peak {format_quantity(base, 'flops')}: the main figures are at base clock",
+                    )
+        return self
 
     def best_flops_per_s(self, units: str = "best") -> float | None:
         if units == "matrix":
@@ -417,6 +488,40 @@ class DeviceSpec(_Model):
             raise CatalogError(f"unknown units {units!r}: expected 'matrix', 'vector' or 'best'")
         peaks = self.peaks(dtype)
         return None if peaks is None else peaks.best_flops_per_s(units)
+
+    @property
+    def peak_clock_basis(self) -> str:
+        """The clock basis of the main peak figures: "base" for CPUs (the catalog rule, the same
+        for every vendor), "rated" for GPUs, boards and accelerators (the vendor's figure)."""
+        return "base" if self.kind == "cpu" else "rated"
+
+    def peak_at(self, dtype: object, clock_basis: str = DEFAULT_CLOCK_BASIS, units: str = "best") -> PeakAtClock:
+        """Dense peak of ``dtype`` under a named clock basis, with the basis actually used.
+
+        ``clock_basis``: "base" (default) or "all_core_boost". CPUs give their base-clock figure
+        for "base" and the ``all_core_boost`` block for "all_core_boost"; where that block is not
+        published the base-clock figure is returned with ``fallback=True``. GPUs, boards and
+        accelerators have one vendor figure ("rated") whatever the basis.
+        """
+        if clock_basis not in CLOCK_BASES:
+            close = difflib.get_close_matches(str(clock_basis), CLOCK_BASES, n=1, cutoff=0.5)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise CatalogError(f"unknown clock basis {clock_basis!r}{hint}: expected one of {', '.join(CLOCK_BASES)}")
+        base = self.peak_flops_per_s(dtype, units)
+        if self.kind != "cpu":
+            return PeakAtClock(base, "rated", clock_basis)
+        if clock_basis == "base":
+            return PeakAtClock(base, "base", clock_basis)
+        peaks = self.peaks(dtype)
+        other = None if peaks is None or peaks.all_core_boost is None else peaks.all_core_boost.best_flops_per_s(units)
+        if other is None:
+            return PeakAtClock(base, "base", clock_basis, fallback=True)
+        return PeakAtClock(other, clock_basis, clock_basis)
+
+    def peak_flops_at(self, dtype: object, clock_basis: str = DEFAULT_CLOCK_BASIS, units: str = "best") -> float | None:
+        """Dense peak of ``dtype`` at ``clock_basis``; None when that basis has no published figure."""
+        result = self.peak_at(dtype, clock_basis, units)
+        return None if result.fallback else result.flops_per_s
 
     def peak_flops_by_dtype(self, units: str = "best") -> dict[str, float]:
         """{dtype: dense peak FLOP/s} for the dtypes that have one."""

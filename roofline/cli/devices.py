@@ -135,6 +135,17 @@ def _opt(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
+def _clocks_text(spec: DeviceSpec) -> str:
+    c = spec.clocks
+    parts = [f"base {format_human(c.base_hz, 'frequency')}", f"boost {format_human(c.boost_hz, 'frequency')}"]
+    for label, value in (("all-core boost", c.all_core_boost_hz), ("AVX-512 base", c.avx512_base_hz),
+                         ("AVX-512 all-core", c.avx512_all_core_boost_hz), ("AMX base", c.amx_base_hz),
+                         ("AMX all-core", c.amx_all_core_boost_hz)):
+        if value is not None:
+            parts.append(f"{label} {format_human(value, 'frequency')}")
+    return ", ".join(parts)
+
+
 @devices.command("show")
 @click.argument("device_id", metavar="ID")
 @_CATALOG_OPTION
@@ -163,23 +174,28 @@ def show(device_id: str, catalogs: tuple[str, ...], strict: bool, as_json: bool)
         ("architecture", _opt(spec.architecture)),
         ("compute units", units),
         ("threads", _opt(spec.threads)),
-        ("clocks", f"base {format_human(spec.clocks.base_hz, 'frequency')}, boost {format_human(spec.clocks.boost_hz, 'frequency')}"),
+        ("clocks", _clocks_text(spec)),
+        ("peak clock basis", spec.peak_clock_basis),
         ("file", _opt(catalog.path(spec.id))),
     ]
     if spec.id in catalog.overridden:
         rows.append(("overrides", ", ".join(catalog.overridden[spec.id])))
     console.print(_kv_table(f"{spec.id}", rows))
 
-    compute = Table(title="compute (dense peaks)", title_justify="left")
-    for header in ("dtype", "vector", "matrix", "matrix sparse", "accumulate", "note"):
-        compute.add_column(header, justify="right" if header in ("vector", "matrix", "matrix sparse") else "left")
+    basis = "base clock" if spec.peak_clock_basis == "base" else "vendor's rated clock"
+    compute = Table(title=f"compute (dense peaks, {basis})", title_justify="left")
+    numeric = ("vector", "matrix", "matrix sparse", "all-core boost")
+    for header in ("dtype", *numeric, "accumulate", "note"):
+        compute.add_column(header, justify="right" if header in numeric else "left")
     for dtype, peaks in spec.compute.items():
         integer = dtype in INT_DTYPES
+        boosted = peaks.all_core_boost.best_flops_per_s() if peaks.all_core_boost else None
         compute.add_row(
             dtype,
             format_human(peaks.vector_flops_per_s, "flops", integer=integer),
             format_human(peaks.matrix_flops_per_s, "flops", integer=integer),
             format_human(peaks.matrix_sparse_flops_per_s, "flops", integer=integer),
+            format_human(boosted, "flops", integer=integer),
             _opt(peaks.accumulate),
             peaks.note or "",
         )
