@@ -22,6 +22,7 @@ from .schema import (
     CLOCK_BASES,
     COMMON_DTYPES,
     DEFAULT_CLOCK_BASIS,
+    DEFAULT_HOST_MEMORY_BYTES,
     DTYPES,
     FLOAT_DTYPES,
     INT_DTYPES,
@@ -39,6 +40,8 @@ from .schema import (
     Power,
     Price,
     Source,
+    SystemMemory,
+    assumed_system_memory,
     normalize_dtype,
 )
 from .units import format_human, format_quantity, format_usd, parse_quantity
@@ -56,6 +59,7 @@ __all__ = [
     "CLOCK_BASES",
     "COMMON_DTYPES",
     "DEFAULT_CLOCK_BASIS",
+    "DEFAULT_HOST_MEMORY_BYTES",
     "DTYPES",
     "FLOAT_DTYPES",
     "INT_DTYPES",
@@ -73,6 +77,8 @@ __all__ = [
     "Power",
     "Price",
     "Source",
+    "SystemMemory",
+    "assumed_system_memory",
     "normalize_dtype",
     "format_human",
     "format_quantity",

@@ -35,6 +35,9 @@ __all__ = [
     "Clocks",
     "ClockedPeaks",
     "PeakAtClock",
+    "SystemMemory",
+    "DEFAULT_HOST_MEMORY_BYTES",
+    "assumed_system_memory",
     "Compute",
     "DtypePeaks",
     "Memory",
@@ -213,6 +216,23 @@ class ClockedPeaks(_Model):
         return max(values) if values else None
 
 
+# Assumed memory of a CPU system when neither the device file nor the caller says how much is
+# installed: a documented assumption, not a device figure (docs/catalog.md, "Platform memory").
+DEFAULT_HOST_MEMORY_BYTES = 64 * 2**30
+
+
+@dataclass(frozen=True)
+class SystemMemory:
+    """Memory available to a model: ``bytes`` (None: unknown), ``basis`` ("device" for the
+    memory of a GPU/board/accelerator, "catalog" for a CPU file's installed memory,
+    "host-memory" for the caller's figure, "default" for DEFAULT_HOST_MEMORY_BYTES) and a note
+    to print next to any ranking that relies on it."""
+
+    bytes: float | None
+    basis: str
+    note: str | None
+
+
 @dataclass(frozen=True)
 class PeakAtClock:
     """A dense peak and the clock basis it was taken at (what a prediction states).
@@ -325,6 +345,7 @@ class Memory(_Model):
     capacity_bytes: ByteSize = Field(None, alias="capacity")
     usable_bytes: ByteSize = Field(None, alias="usable")
     ecc: Optional[bool] = Field(None, strict=True)
+    max_capacity_bytes: ByteSize = Field(None, alias="max_capacity")
     bandwidth_bytes_per_s: Bandwidth = Field(None, alias="bandwidth")
     bus_width_bits: PositiveInt = None
     data_rate_mtps: PositiveFloat = None
@@ -344,6 +365,18 @@ class Memory(_Model):
                 f"{format_quantity(capacity, 'bytes')}: capacity is the physical size (often binary: '80 GiB')",
             )
         return usable
+
+    @field_validator("max_capacity_bytes")
+    @classmethod
+    def _max_not_below_capacity(cls, maximum: float | None, info: ValidationInfo) -> float | None:
+        capacity = info.data.get("capacity_bytes")
+        if maximum is not None and capacity is not None and capacity > maximum:
+            raise PydanticCustomError(
+                "capacity_above_max",
+                f"capacity {format_quantity(capacity, 'bytes')} is larger than max_capacity "
+                f"{format_quantity(maximum, 'bytes')} (the platform maximum per socket)",
+            )
+        return maximum
 
     @property
     def runtime_bytes(self) -> float | None:
@@ -523,6 +556,35 @@ class DeviceSpec(_Model):
         result = self.peak_at(dtype, clock_basis, units)
         return None if result.fallback else result.flops_per_s
 
+    def system_memory(self, host_memory_bytes: float | None = None) -> "SystemMemory":
+        """The memory a model may use on this device and where the figure comes from.
+
+        CPUs: ``host_memory_bytes`` when given (capped at ``memory.max_capacity``), else the
+        installed ``memory.capacity`` of the device file, else :data:`DEFAULT_HOST_MEMORY_BYTES`
+        (capped the same way). Other kinds: their device memory (``host_memory_bytes`` does not
+        apply to the memory of an accelerator).
+        """
+        memory = self.memory
+        if self.kind != "cpu":
+            return SystemMemory(memory.capacity_bytes, "device", None)
+        maximum = memory.max_capacity_bytes
+        if host_memory_bytes is not None:
+            if isinstance(host_memory_bytes, bool) or not (isinstance(host_memory_bytes, (int, float))
+                                                           and math.isfinite(host_memory_bytes) and host_memory_bytes > 0):
+                raise CatalogError(f"host memory must be a positive number of bytes, got {host_memory_bytes!r}")
+            chosen, basis = float(host_memory_bytes), "host-memory"
+        elif memory.capacity_bytes is not None:
+            return SystemMemory(memory.capacity_bytes, "catalog", "installed memory from the device file")
+        else:
+            chosen, basis = float(DEFAULT_HOST_MEMORY_BYTES), "default"
+        note = ("assumed system memory " if basis == "default" else "host memory ") + format_quantity(chosen, "bytes")
+        if basis == "default":
+            note += " (the default; set the host memory to change it)"
+        if maximum is not None and chosen > maximum:
+            note += f", capped at the platform maximum {format_quantity(maximum, 'bytes')} per socket"
+            chosen = maximum
+        return SystemMemory(chosen, basis, note)
+
     def peak_flops_by_dtype(self, units: str = "best") -> dict[str, float]:
         """{dtype: dense peak FLOP/s} for the dtypes that have one."""
         out: dict[str, float] = {}
@@ -683,3 +745,8 @@ def _dump(model: BaseModel, dtype: str | None = None) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def assumed_system_memory(device: DeviceSpec, host_memory_bytes: float | None = None) -> SystemMemory:
+    """``device.system_memory(host_memory_bytes)``: the memory a model may use, with its basis."""
+    return device.system_memory(host_memory_bytes)

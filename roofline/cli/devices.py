@@ -54,6 +54,13 @@ def _flops(spec: DeviceSpec, dtype: str) -> str:
     return format_human(spec.peak_flops_per_s(dtype), "flops", integer=dtype in INT_DTYPES)
 
 
+def _memory_cell(spec: DeviceSpec) -> str:
+    m = spec.memory
+    if m.capacity_bytes is None and m.max_capacity_bytes is not None:
+        return f"max {format_human(m.max_capacity_bytes, 'bytes')}"
+    return format_human(m.capacity_bytes, "bytes")
+
+
 def _summary(spec: DeviceSpec, catalog: Catalog) -> dict[str, Any]:
     return {
         "id": spec.id,
@@ -65,6 +72,7 @@ def _summary(spec: DeviceSpec, catalog: Catalog) -> dict[str, Any]:
         "peak_flops": spec.peak_flops_by_dtype("best"),
         "memory_bytes": spec.memory.capacity_bytes,
         "usable_memory_bytes": spec.memory.usable_bytes,
+        "max_memory_bytes": spec.memory.max_capacity_bytes,
         "memory_bandwidth_bytes_per_s": spec.memory.bandwidth_bytes_per_s,
         "tdp_w": spec.power.tdp_w,
         "idle_w": spec.power.idle_w,
@@ -110,7 +118,7 @@ def list_(kind: str | None, catalogs: tuple[str, ...], strict: bool, as_json: bo
             s.kind,
             s.name,
             *(_flops(s, d) for d in ("fp32", "fp16", "bf16", "int8")),
-            format_human(s.memory.capacity_bytes, "bytes"),
+            _memory_cell(s),
             format_human(s.memory.bandwidth_bytes_per_s, "bandwidth"),
             format_human(s.power.tdp_w, "power"),
             format_usd(s.price.launch_usd),
@@ -207,6 +215,7 @@ def show(device_id: str, catalogs: tuple[str, ...], strict: bool, as_json: bool)
         ("capacity", format_human(m.capacity_bytes, "bytes")),
         ("usable", format_human(m.usable_bytes, "bytes")
          + ({True: " (ECC on)", False: " (ECC off)"}.get(m.ecc, "") if m.usable_bytes else "")),
+        ("max capacity", format_human(m.max_capacity_bytes, "bytes") + (" per socket" if m.max_capacity_bytes else "")),
         ("bandwidth", format_human(m.bandwidth_bytes_per_s, "bandwidth")),
         ("bus width", f"{m.bus_width_bits} bit" if m.bus_width_bits else "-"),
         ("data rate", f"{m.data_rate_mtps:g} MT/s" if m.data_rate_mtps else "-"),

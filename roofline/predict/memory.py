@@ -66,13 +66,19 @@ def format_bytes(value: float | None) -> str:
 _gb = format_bytes
 
 
-def usable_memory(device: DeviceSpec) -> tuple[float | None, str | None]:
+def usable_memory(device: DeviceSpec, host_memory_bytes: float | None = None) -> tuple[float | None, str | None]:
     """(bytes a model may use, note).
 
-    The runtime-visible size (``memory.usable``: nvidia-smi / deviceQuery / cloud data) where the
-    catalog has one, else the physical ``memory.capacity``; less the OS reserve on unified memory.
+    CPUs: the system memory of ``DeviceSpec.system_memory`` (``host_memory_bytes`` when given,
+    else the file's installed capacity, else the documented default, capped at the platform
+    maximum), with the note that states the assumption. Other devices: the runtime-visible size
+    (``memory.usable``: nvidia-smi / deviceQuery / cloud data) where the catalog has one, else the
+    physical ``memory.capacity``; less the OS reserve on unified memory.
     """
     memory = device.memory
+    if device.kind == "cpu":
+        system = device.system_memory(host_memory_bytes)
+        return system.bytes, system.note
     capacity = memory.runtime_bytes
     notes: list[str] = []
     if memory.usable_bytes is not None:
