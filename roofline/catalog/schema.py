@@ -397,10 +397,57 @@ class Power(_Model):
 
 
 class CloudPrice(_Model):
+    """One on-demand cloud offer of this device.
+
+    ``instance_usd_per_hour`` is the provider's on-demand price of the whole instance;
+    ``devices`` how many of this device the instance holds (for a CPU, the sockets, or the
+    fraction of one socket the instance's vCPUs are); ``usd_per_hour`` the price per device,
+    derived as instance price / devices when not given (given both, they must agree).
+    """
+
     provider: str
     instance: Optional[str] = None
+    devices: PositiveFloat = None
+    instance_usd_per_hour: Usd = None
     usd_per_hour: Usd = None
+    region: Optional[str] = None
+    retrieved: Optional[_dt.date] = None
+    source: Optional[str] = None
     note: Optional[str] = None
+
+    @field_validator("source")
+    @classmethod
+    def _source_url(cls, url: str | None) -> str | None:
+        if url is not None and not re.match(r"^https?://\S+$", url):
+            raise PydanticCustomError("url", f"source must be an http:// or https:// url without spaces, got {url!r}")
+        return url
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_per_device(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        instance = data.get("instance_usd_per_hour")
+        devices = data.get("devices")
+        per_device = data.get("usd_per_hour")
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in (instance, devices))
+        if numeric and per_device is None:
+            return {**data, "usd_per_hour": instance / devices}
+        if numeric and isinstance(per_device, (int, float)) and not isinstance(per_device, bool):
+            if abs(per_device * devices - instance) > 0.005 * instance:
+                raise PydanticCustomError(
+                    "cloud_price",
+                    f"usd_per_hour {per_device!r} x devices {devices!r} does not match instance_usd_per_hour {instance!r}",
+                )
+        return data
+
+    @model_validator(mode="after")
+    def _has_a_price(self) -> "CloudPrice":
+        if self.usd_per_hour is None:
+            raise PydanticCustomError(
+                "cloud_price", "a cloud entry needs instance_usd_per_hour and devices, or usd_per_hour (per device)"
+            )
+        return self
 
 
 class Price(_Model):
@@ -707,6 +754,9 @@ def _provenance_problems(spec: DeviceSpec) -> list[tuple[tuple[Any, ...], str]]:
                 close = difflib.get_close_matches(entry, sorted(_SCHEMA_PATHS), n=1, cutoff=0.6)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 problems.append((("sources", i, "fields", j), f"'{entry}' names no field of a device{hint}"))
+    for i, offer in enumerate(spec.price.cloud):
+        if offer.source:
+            backers.append(f"price.cloud.{i}")
     for loc, named in _numeric_leaves(spec):
         if not any(named == b or named.startswith(b + ".") for b in backers):
             problems.append((loc, "no source backs this number: name it (or a prefix of it) in the fields of a source"))

@@ -239,7 +239,11 @@ def show(device_id: str, catalogs: tuple[str, ...], strict: bool, as_json: bool)
         ("price", f"{format_usd(spec.price.launch_usd)} at launch" + (f" ({spec.price.launch_year})" if spec.price.launch_year else "")),
     ]
     for cp in spec.price.cloud:
-        other.append(("cloud", f"{cp.provider} {cp.instance or ''}: {format_usd(cp.usd_per_hour)}/h" + (f" ({cp.note})" if cp.note else "")))
+        text = f"{cp.provider} {cp.instance or ''}".strip() + f": {format_usd(cp.usd_per_hour)}/h per device"
+        if cp.instance_usd_per_hour is not None:
+            text += f" ({format_usd(cp.instance_usd_per_hour)}/h for {cp.devices:g})"
+        details = [d for d in (cp.region, f"retrieved {cp.retrieved}" if cp.retrieved else None, cp.source, cp.note) if d]
+        other.append(("cloud", text + (f"; {', '.join(details)}" if details else "")))
     if spec.calibration:
         other.append(("calibration", ", ".join(sorted(spec.calibration))))
     if spec.notes:
