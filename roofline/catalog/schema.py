@@ -391,9 +391,27 @@ class HostLink(_Model):
 
 
 class Power(_Model):
+    """``tdp``: the vendor's TDP / TBP / module power of the (one) power mode the entry describes;
+    ``loaded``: a published measurement of the power under a CPU or inference load (wall power
+    for boards), which energy estimates use in preference to a vendor figure; ``idle``: the
+    published idle draw."""
+
     tdp_w: Power_ = Field(None, alias="tdp")
+    loaded_w: Power_ = Field(None, alias="loaded")
     idle_w: Power_ = Field(None, alias="idle")
     note: Optional[str] = None
+
+    @property
+    def active_w(self) -> float | None:
+        """The power under load for energy estimates: ``loaded`` where published, else ``tdp``."""
+        return self.loaded_w if self.loaded_w is not None else self.tdp_w
+
+    @property
+    def active_basis(self) -> str | None:
+        """Which figure :attr:`active_w` is: "loaded" (measured under load), "tdp" or None."""
+        if self.loaded_w is not None:
+            return "loaded"
+        return "tdp" if self.tdp_w is not None else None
 
 
 class CloudPrice(_Model):
@@ -505,6 +523,8 @@ class DeviceSpec(_Model):
     form_factor: Optional[str] = None
     release_year: Year = None
     architecture: Optional[str] = None
+    power_mode: Optional[str] = None
+    variant_of: Optional[str] = None
     compute_units: PositiveInt = None
     compute_unit_name: Optional[str] = None
     threads: PositiveInt = None

@@ -76,6 +76,8 @@ def _summary(spec: DeviceSpec, catalog: Catalog) -> dict[str, Any]:
         "memory_bandwidth_bytes_per_s": spec.memory.bandwidth_bytes_per_s,
         "tdp_w": spec.power.tdp_w,
         "idle_w": spec.power.idle_w,
+        "loaded_w": spec.power.loaded_w,
+        "power_mode": spec.power_mode,
         "price_usd": spec.price.launch_usd,
         "sources": spec.sources_refs,
         "missing_fields": spec.missing_fields(),
@@ -235,7 +237,10 @@ def show(device_id: str, catalogs: tuple[str, ...], strict: bool, as_json: bool)
     other = [
         ("host link", f"{_opt(spec.host_link.type)}, {format_human(spec.host_link.bandwidth_bytes_per_s, 'bandwidth')} per direction"
          if spec.host_link.type or spec.host_link.bandwidth_bytes_per_s else "-"),
-        ("power", f"TDP {format_human(spec.power.tdp_w, 'power')}, idle {format_human(spec.power.idle_w, 'power')}"),
+        ("power", f"TDP {format_human(spec.power.tdp_w, 'power')}, loaded {format_human(spec.power.loaded_w, 'power')}, "
+                  f"idle {format_human(spec.power.idle_w, 'power')}"
+                  + (f"; power mode {spec.power_mode}" if spec.power_mode else "")
+                  + (f" (a mode of {spec.variant_of})" if spec.variant_of else "")),
         ("price", f"{format_usd(spec.price.launch_usd)} at launch" + (f" ({spec.price.launch_year})" if spec.price.launch_year else "")),
     ]
     for cp in spec.price.cloud:
