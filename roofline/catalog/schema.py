@@ -43,6 +43,9 @@ __all__ = [
     "Memory",
     "Cache",
     "HostLink",
+    "GpuLink",
+    "SystemSpec",
+    "DEVICE_KINDS",
     "Power",
     "Price",
     "CloudPrice",
@@ -54,7 +57,8 @@ FLOAT_DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8")
 INT_DTYPES: tuple[str, ...] = ("int8", "int4")
 DTYPES: tuple[str, ...] = FLOAT_DTYPES + INT_DTYPES
 COMMON_DTYPES: tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")
-KINDS: tuple[str, ...] = ("cpu", "gpu", "sbc", "accelerator")
+KINDS: tuple[str, ...] = ("cpu", "gpu", "sbc", "accelerator", "system")
+DEVICE_KINDS: tuple[str, ...] = ("cpu", "gpu", "sbc", "accelerator")  # single devices (not systems)
 
 # spellings accepted by peak_flops_per_s() besides the catalog's own dtype keys
 _DTYPE_ALIASES = {
@@ -164,11 +168,11 @@ def _check_kind(value: Any) -> Any:
     if isinstance(value, str) and value not in KINDS:
         close = difflib.get_close_matches(value.lower(), KINDS, n=1, cutoff=0.5)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise PydanticCustomError("kind", f"unknown kind {value!r}{hint}: expected one of cpu, gpu, sbc, accelerator")
+        raise PydanticCustomError("kind", f"unknown kind {value!r}{hint}: expected one of {', '.join(KINDS)}")
     return value
 
 
-Kind = Annotated[Literal["cpu", "gpu", "sbc", "accelerator"], BeforeValidator(_check_kind)]
+Kind = Annotated[Literal["cpu", "gpu", "sbc", "accelerator", "system"], BeforeValidator(_check_kind)]
 
 
 class _Model(BaseModel):
@@ -385,8 +389,45 @@ class Memory(_Model):
 
 
 class HostLink(_Model):
+    """The link to the host. ``bandwidth`` is per direction; ``generation`` and ``lanes`` the
+    PCIe generation (4, 5, ...) and lane count where the link is PCIe."""
+
     type: Optional[str] = None
     bandwidth_bytes_per_s: Bandwidth = Field(None, alias="bandwidth")
+    generation: PositiveFloat = None
+    lanes: PositiveInt = None
+    note: Optional[str] = None
+
+
+class GpuLink(_Model):
+    """The device-to-device link (NVLink, Infinity Fabric, ICI, ...).
+
+    ``bandwidth``: total per device over all its links, both directions together (the way
+    NVIDIA and AMD quote it; per direction is half); ``links``: link count per device;
+    ``domain_size``: devices in one all-to-all domain of the usual platform (8 on an HGX
+    baseboard, 72 in a GB200 NVL72 rack).
+    """
+
+    type: Optional[str] = None
+    bandwidth_bytes_per_s: Bandwidth = Field(None, alias="bandwidth")
+    links: PositiveInt = None
+    domain_size: PositiveInt = None
+    note: Optional[str] = None
+
+    @property
+    def per_direction_bytes_per_s(self) -> float | None:
+        return None if self.bandwidth_bytes_per_s is None else self.bandwidth_bytes_per_s / 2
+
+
+class SystemSpec(_Model):
+    """A multi-device system composed of catalog devices (``kind: system``)."""
+
+    gpu: str
+    count: int = Field(strict=True, gt=0)
+    interconnect: Optional[str] = None
+    host_cpu: Optional[str] = None
+    host_cpu_id: Optional[str] = None
+    host_cpu_count: PositiveInt = None
     note: Optional[str] = None
 
 
@@ -532,6 +573,8 @@ class DeviceSpec(_Model):
     compute: Compute = Field(default_factory=Compute)
     memory: Memory = Field(default_factory=Memory)
     host_link: HostLink = Field(default_factory=HostLink)
+    gpu_link: GpuLink = Field(default_factory=GpuLink)
+    system: Optional[SystemSpec] = None
     power: Power = Field(default_factory=Power)
     price: Price = Field(default_factory=Price)
     sources: list[Source] = Field(min_length=1)
@@ -552,6 +595,8 @@ class DeviceSpec(_Model):
         problems = _provenance_problems(self)
         if self.compute_units is not None and not self.compute_unit_name:
             problems.append((("compute_units",), "compute_units needs compute_unit_name (core, SM, CU, ...)"))
+        if (self.kind == "system") != (self.system is not None):
+            problems.append((("system",), "a system: block goes with kind: system, and kind: system needs a system: block"))
         if problems:
             text = "; ".join(f"{_loc_text(loc)}: {msg}" for loc, msg in problems)
             raise PydanticCustomError("device", text, {"problems": problems})
@@ -664,6 +709,10 @@ class DeviceSpec(_Model):
     def missing_fields(self) -> list[str]:
         """Expected fields this device does not have (not published, or not yet entered)."""
         missing: list[str] = []
+        if self.kind == "system":
+            system_checks = [("release_year", self.release_year), ("power.tdp", self.power.tdp_w),
+                             ("system.host_cpu", self.system.host_cpu if self.system else None)]
+            return [name for name, value in system_checks if value is None]
         checks: list[tuple[str, Any]] = [
             ("release_year", self.release_year),
             ("compute_units", self.compute_units),

@@ -237,6 +237,9 @@ def show(device_id: str, catalogs: tuple[str, ...], strict: bool, as_json: bool)
     other = [
         ("host link", f"{_opt(spec.host_link.type)}, {format_human(spec.host_link.bandwidth_bytes_per_s, 'bandwidth')} per direction"
          if spec.host_link.type or spec.host_link.bandwidth_bytes_per_s else "-"),
+        ("GPU link", f"{_opt(spec.gpu_link.type)}, {format_human(spec.gpu_link.bandwidth_bytes_per_s, 'bandwidth')} per device "
+                     f"(both directions), {_opt(spec.gpu_link.links)} links, domain of {_opt(spec.gpu_link.domain_size)}"
+         if spec.gpu_link.type or spec.gpu_link.bandwidth_bytes_per_s else "-"),
         ("power", f"TDP {format_human(spec.power.tdp_w, 'power')}, loaded {format_human(spec.power.loaded_w, 'power')}, "
                   f"idle {format_human(spec.power.idle_w, 'power')}"
                   + (f"; power mode {spec.power_mode}" if spec.power_mode else "")
@@ -249,6 +252,10 @@ def show(device_id: str, catalogs: tuple[str, ...], strict: bool, as_json: bool)
             text += f" ({format_usd(cp.instance_usd_per_hour)}/h for {cp.devices:g})"
         details = [d for d in (cp.region, f"retrieved {cp.retrieved}" if cp.retrieved else None, cp.source, cp.note) if d]
         other.append(("cloud", text + (f"; {', '.join(details)}" if details else "")))
+    if spec.system is not None:
+        sysm = spec.system
+        host = f"; host {sysm.host_cpu_count or ''}x {sysm.host_cpu}".replace("; host x", "; host ") if sysm.host_cpu else ""
+        other.append(("system", f"{sysm.count}x {sysm.gpu}" + (f", {sysm.interconnect}" if sysm.interconnect else "") + host))
     if spec.calibration:
         other.append(("calibration", ", ".join(sorted(spec.calibration))))
     if spec.notes:
