@@ -734,6 +734,16 @@ class DeviceSpec(_Model):
                 missing.append(name)
         return missing
 
+    def source_for(self, path: str) -> "Source | None":
+        """The first source that backs the field ``path`` (its own entry or a dot-prefix of it)."""
+        best: Source | None = None
+        best_len = -1
+        for source in self.sources:
+            for entry in source.fields:
+                if (path == entry or path.startswith(entry + ".")) and len(entry) > best_len:
+                    best, best_len = source, len(entry)
+        return best
+
     @property
     def sources_refs(self) -> list[str]:
         """The url (or document) of every source."""

@@ -272,6 +272,109 @@ def show(device_id: str, catalogs: tuple[str, ...], strict: bool, as_json: bool)
     console.print(f"missing fields: {', '.join(missing) if missing else 'none'}", markup=False)
 
 
+# (label, field path for provenance, getter returning (SI value or text, quantity kind or None))
+def _peak_row(dtype: str):
+    def get(spec: DeviceSpec) -> tuple[Any, str | None, str]:
+        peaks = spec.peaks(dtype)
+        value = spec.peak_flops_per_s(dtype)
+        if peaks is None or value is None:
+            return None, "flops", f"compute.{dtype}"
+        unit = "matrix" if peaks.matrix_flops_per_s == value else "vector"
+        return value, "flops", f"compute.{dtype}.{unit}"
+    return (f"{dtype} dense peak", get)
+
+
+def _field_row(label: str, path: str, attr: Any, kind: str | None):
+    def get(spec: DeviceSpec) -> tuple[Any, str | None, str]:
+        return attr(spec), kind, path
+    return (label, get)
+
+
+_COMPARE_ROWS = [
+    _field_row("kind", "kind", lambda s: s.kind, None),
+    _field_row("vendor", "vendor", lambda s: s.vendor, None),
+    _field_row("release year", "release_year", lambda s: s.release_year, None),
+    _field_row("compute units", "compute_units",
+               lambda s: f"{s.compute_units} {s.compute_unit_name or ''}".strip() if s.compute_units else None, None),
+    _field_row("boost clock", "clocks.boost", lambda s: s.clocks.boost_hz, "frequency"),
+    _field_row("base clock", "clocks.base", lambda s: s.clocks.base_hz, "frequency"),
+    *(_peak_row(d) for d in ("fp32", "tf32", "fp16", "bf16", "fp8", "int8")),
+    _field_row("memory", "memory.capacity", lambda s: s.memory.capacity_bytes, "bytes"),
+    _field_row("memory usable", "memory.usable", lambda s: s.memory.usable_bytes, "bytes"),
+    _field_row("max memory / socket", "memory.max_capacity", lambda s: s.memory.max_capacity_bytes, "bytes"),
+    _field_row("memory bandwidth", "memory.bandwidth", lambda s: s.memory.bandwidth_bytes_per_s, "bandwidth"),
+    _field_row("host link", "host_link.bandwidth", lambda s: s.host_link.bandwidth_bytes_per_s, "bandwidth"),
+    _field_row("GPU link (both directions)", "gpu_link.bandwidth", lambda s: s.gpu_link.bandwidth_bytes_per_s, "bandwidth"),
+    _field_row("TDP", "power.tdp", lambda s: s.power.tdp_w, "power"),
+    _field_row("loaded power", "power.loaded", lambda s: s.power.loaded_w, "power"),
+    _field_row("launch price", "price.launch_usd", lambda s: s.price.launch_usd, "usd"),
+]
+
+_UNSOURCED_FIELDS = {"kind", "vendor", "release_year"}
+
+
+def _cell_text(value: Any, kind: str | None, dtype_int: bool) -> str:
+    if value is None:
+        return "-"
+    if kind == "usd":
+        return format_usd(value)
+    if kind is not None:
+        return format_human(value, kind, integer=dtype_int)
+    return str(value)
+
+
+@devices.command("compare")
+@click.argument("device_ids", nargs=-1, required=True, metavar="ID ID [ID...]")
+@_CATALOG_OPTION
+@_STRICT_OPTION
+@_JSON_OPTION
+def compare(device_ids: tuple[str, ...], catalogs: tuple[str, ...], strict: bool, as_json: bool) -> None:
+    """Compare two or more devices side by side, each figure with the source that backs it."""
+    if len(device_ids) < 2:
+        raise CatalogError("compare needs at least two device ids (`roofline devices list` shows them)")
+    catalog = _load(catalogs, strict)
+    specs = [catalog.get(i) for i in device_ids]  # an unknown id raises with a did-you-mean
+    rows: list[dict[str, Any]] = []
+    for label, get in _COMPARE_ROWS:
+        values: dict[str, Any] = {}
+        for spec in specs:
+            value, kind, path = get(spec)
+            source = spec.source_for(path) if value is not None and path not in _UNSOURCED_FIELDS else None
+            integer = label.startswith(("int8", "int4"))
+            values[spec.id] = {
+                "value": value, "text": _cell_text(value, kind, integer), "field": path,
+                "source": source.reference if source else None,
+            }
+        if any(v["value"] is not None for v in values.values()):
+            rows.append({"figure": label, "values": values})
+    if as_json:
+        click.echo(json.dumps({"devices": [s.id for s in specs], "rows": rows}, indent=2))
+        return
+    from rich.table import Table
+
+    refs: list[str] = []
+    table = Table(title="compare: " + " vs ".join(s.id for s in specs), title_justify="left")
+    table.add_column("figure", no_wrap=True)
+    for spec in specs:
+        table.add_column(spec.id, justify="right")
+    table.add_row("name", *(s.name for s in specs))
+    for row in rows:
+        cells = []
+        for spec in specs:
+            cell = row["values"][spec.id]
+            text = cell["text"]
+            if cell["source"]:
+                if cell["source"] not in refs:
+                    refs.append(cell["source"])
+                text += f" [{refs.index(cell['source']) + 1}]"
+            cells.append(text)
+        table.add_row(row["figure"], *cells)
+    console = _console()
+    console.print(table)
+    for n, ref in enumerate(refs, 1):
+        console.print(f"[{n}] {ref}", markup=False, soft_wrap=True)
+
+
 class ValidationFailed(CatalogError):
     """`roofline devices validate` found problems (exit status 1; the problems are printed first)."""
 
