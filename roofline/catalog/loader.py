@@ -30,6 +30,7 @@ from .schema import DTYPES, KINDS, DeviceSpec, _loc_text, _submodels
 
 __all__ = [
     "Catalog",
+    "SystemTotals",
     "CatalogFileError",
     "CatalogWarning",
     "Problem",
@@ -355,8 +356,46 @@ def _builtin_results(root: Any) -> list[_FileResult]:
 # the catalog
 
 
+@dataclass(frozen=True)
+class SystemTotals:
+    """A system's totals from its members: ``count`` x the GPU's figures (peaks by dtype,
+    memory, memory bandwidth, TDP), the GPU link per device and its domain, and the host CPUs.
+    Sums of device figures, not a system benchmark: communication costs are not included."""
+
+    system: DeviceSpec
+    gpu: DeviceSpec
+    count: int
+    host_cpu: DeviceSpec | None
+    host_cpu_count: int | None
+    peak_flops_by_dtype: dict[str, float]
+    memory_bytes: float | None
+    memory_bandwidth_bytes_per_s: float | None
+    gpu_tdp_w: float | None
+    gpu_link_bandwidth_bytes_per_s: float | None
+    gpu_link_domain_size: int | None
+
+    @classmethod
+    def of(cls, system: DeviceSpec, gpu: DeviceSpec, cpu: DeviceSpec | None) -> "SystemTotals":
+        n = system.system.count  # type: ignore[union-attr]
+
+        def times(value: float | None) -> float | None:
+            return None if value is None else value * n
+
+        return cls(
+            system=system, gpu=gpu, count=n, host_cpu=cpu, host_cpu_count=system.system.host_cpu_count,  # type: ignore[union-attr]
+            peak_flops_by_dtype={d: v * n for d, v in gpu.peak_flops_by_dtype().items()},
+            memory_bytes=times(gpu.memory.capacity_bytes),
+            memory_bandwidth_bytes_per_s=times(gpu.memory.bandwidth_bytes_per_s),
+            gpu_tdp_w=times(gpu.power.tdp_w),
+            gpu_link_bandwidth_bytes_per_s=gpu.gpu_link.bandwidth_bytes_per_s,
+            gpu_link_domain_size=gpu.gpu_link.domain_size,
+        )
+
+
 class Catalog:
-    """The loaded devices, by id. Iterating yields :class:`DeviceSpec` objects sorted by id."""
+    """The loaded devices, by id. Iterating yields the single devices (every kind but
+    ``system``) as :class:`DeviceSpec` objects sorted by id; multi-device systems are in
+    :meth:`systems` (and ``by_kind("system")``), and ``get`` finds both."""
 
     def __init__(self, devices: dict[str, DeviceSpec], files: dict[str, str] | None = None,
                  overridden: dict[str, list[str]] | None = None, paths: dict[str, Path] | None = None) -> None:
@@ -387,17 +426,31 @@ class Catalog:
         return device_id in self._devices
 
     def __iter__(self) -> Iterator[DeviceSpec]:
-        return iter(self._devices.values())
+        return iter([d for d in self._devices.values() if d.kind != "system"])
 
     def __len__(self) -> int:
-        return len(self._devices)
+        return sum(1 for d in self._devices.values() if d.kind != "system")
 
     def __repr__(self) -> str:
         return f"Catalog({len(self)} devices)"
 
     def ids(self) -> list[str]:
-        """All device ids, sorted."""
-        return list(self._devices)
+        """All single-device ids, sorted (systems: ``[s.id for s in catalog.systems()]``)."""
+        return [i for i, d in self._devices.items() if d.kind != "system"]
+
+    def systems(self) -> list[DeviceSpec]:
+        """The multi-device system entries (``kind: system``), sorted by id."""
+        return [d for d in self._devices.values() if d.kind == "system"]
+
+    def compose(self, system_id: str) -> "SystemTotals":
+        """Totals of a system entry from its member devices (see :class:`SystemTotals`)."""
+        spec = self.get(system_id)
+        if spec.system is None:
+            raise CatalogError(f"'{system_id}' is not a system (kind {spec.kind}); systems: "
+                               + ", ".join(s.id for s in self.systems()))
+        gpu = self.get(spec.system.gpu)
+        cpu = self.get(spec.system.host_cpu_id) if spec.system.host_cpu_id else None
+        return SystemTotals.of(spec, gpu, cpu)
 
     def by_kind(self, kind: str) -> list[DeviceSpec]:
         """Devices of one kind (cpu, gpu, sbc, accelerator), sorted by id."""
@@ -509,7 +562,32 @@ def load_catalog(extra_dirs: Sequence[str | os.PathLike[str]] = (), *, strict: b
         _merge_layer(results, problems, devices, files, real, overridden)
         _warn_or_raise(problems, strict)
 
+    reference_problems = _system_reference_problems(devices, files)
+    if reference_problems:
+        if any(p.file.startswith("devices/") for p in reference_problems):  # a built-in system: the package is broken
+            raise CatalogFileError(reference_problems)
+        _warn_or_raise(reference_problems, strict)
+        for p in reference_problems:
+            devices.pop(p.device, None)
     return Catalog(devices, files, overridden, real)
+
+
+def _system_reference_problems(devices: dict[str, DeviceSpec], files: dict[str, str]) -> list[Problem]:
+    """A system must name catalog devices: its gpu (not itself a system) and host_cpu_id."""
+    problems: list[Problem] = []
+    for spec in devices.values():
+        if spec.system is None:
+            continue
+        for field, ref in (("system.gpu", spec.system.gpu), ("system.host_cpu_id", spec.system.host_cpu_id)):
+            if ref is None:
+                continue
+            target = devices.get(ref)
+            if target is None or target.kind == "system":
+                close = difflib.get_close_matches(ref, [i for i, d in devices.items() if d.kind != "system"], n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                problems.append(Problem(files.get(spec.id, spec.id), f"'{ref}' is not a device of the catalog{hint}",
+                                        None, spec.id, field))
+    return problems
 
 
 def validate_paths(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[str], list[Problem]]:

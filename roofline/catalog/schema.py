@@ -12,6 +12,7 @@ import datetime as _dt
 import difflib
 import math
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Iterator, Literal, Optional
 
 import yaml
@@ -30,12 +31,22 @@ __all__ = [
     "COMMON_DTYPES",
     "KINDS",
     "DeviceSpec",
+    "CLOCK_BASES",
+    "DEFAULT_CLOCK_BASIS",
     "Clocks",
+    "ClockedPeaks",
+    "PeakAtClock",
+    "SystemMemory",
+    "DEFAULT_HOST_MEMORY_BYTES",
+    "assumed_system_memory",
     "Compute",
     "DtypePeaks",
     "Memory",
     "Cache",
     "HostLink",
+    "GpuLink",
+    "SystemSpec",
+    "DEVICE_KINDS",
     "Power",
     "Price",
     "CloudPrice",
@@ -47,7 +58,8 @@ FLOAT_DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8")
 INT_DTYPES: tuple[str, ...] = ("int8", "int4")
 DTYPES: tuple[str, ...] = FLOAT_DTYPES + INT_DTYPES
 COMMON_DTYPES: tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")
-KINDS: tuple[str, ...] = ("cpu", "gpu", "sbc", "accelerator")
+KINDS: tuple[str, ...] = ("cpu", "gpu", "sbc", "accelerator", "system")
+DEVICE_KINDS: tuple[str, ...] = ("cpu", "gpu", "sbc", "accelerator")  # single devices (not systems)
 
 # spellings accepted by peak_flops_per_s() besides the catalog's own dtype keys
 _DTYPE_ALIASES = {
@@ -157,11 +169,11 @@ def _check_kind(value: Any) -> Any:
     if isinstance(value, str) and value not in KINDS:
         close = difflib.get_close_matches(value.lower(), KINDS, n=1, cutoff=0.5)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise PydanticCustomError("kind", f"unknown kind {value!r}{hint}: expected one of cpu, gpu, sbc, accelerator")
+        raise PydanticCustomError("kind", f"unknown kind {value!r}{hint}: expected one of {', '.join(KINDS)}")
     return value
 
 
-Kind = Annotated[Literal["cpu", "gpu", "sbc", "accelerator"], BeforeValidator(_check_kind)]
+Kind = Annotated[Literal["cpu", "gpu", "sbc", "accelerator", "system"], BeforeValidator(_check_kind)]
 
 
 class _Model(BaseModel):
@@ -175,9 +187,77 @@ class _Model(BaseModel):
 # sub-models
 
 
+CLOCK_BASES: tuple[str, ...] = ("base", "all_core_boost")
+DEFAULT_CLOCK_BASIS = "base"
+
+
 class Clocks(_Model):
+    """Clock frequencies. ``boost`` is the maximum (single- or few-core) boost; ``all_core_boost``
+    the vendor's all-core turbo/boost; the ``avx512_*`` and ``amx_*`` clocks are the separately
+    specified frequencies of heavy AVX-512 and AMX code where a vendor publishes them."""
+
     base_hz: Frequency = Field(None, alias="base")
     boost_hz: Frequency = Field(None, alias="boost")
+    all_core_boost_hz: Frequency = Field(None, alias="all_core_boost")
+    avx512_base_hz: Frequency = Field(None, alias="avx512_base")
+    avx512_all_core_boost_hz: Frequency = Field(None, alias="avx512_all_core_boost")
+    amx_base_hz: Frequency = Field(None, alias="amx_base")
+    amx_all_core_boost_hz: Frequency = Field(None, alias="amx_all_core_boost")
+
+
+class ClockedPeaks(_Model):
+    """Peaks of one dtype at a clock other than the one of the entry's main figures."""
+
+    vector_flops_per_s: FlopRate = Field(None, alias="vector")
+    matrix_flops_per_s: FlopRate = Field(None, alias="matrix")
+    note: Optional[str] = None
+
+    def best_flops_per_s(self, units: str = "best") -> float | None:
+        if units == "matrix":
+            return self.matrix_flops_per_s
+        if units == "vector":
+            return self.vector_flops_per_s
+        values = [v for v in (self.matrix_flops_per_s, self.vector_flops_per_s) if v is not None]
+        return max(values) if values else None
+
+
+# Assumed memory of a CPU system when neither the device file nor the caller says how much is
+# installed: a documented assumption, not a device figure (docs/catalog.md, "Platform memory").
+DEFAULT_HOST_MEMORY_BYTES = 64 * 2**30
+
+
+@dataclass(frozen=True)
+class SystemMemory:
+    """Memory available to a model: ``bytes`` (None: unknown), ``basis`` ("device" for the
+    memory of a GPU/board/accelerator, "catalog" for a CPU file's installed memory,
+    "host-memory" for the caller's figure, "default" for DEFAULT_HOST_MEMORY_BYTES) and a note
+    to print next to any ranking that relies on it."""
+
+    bytes: float | None
+    basis: str
+    note: str | None
+
+
+@dataclass(frozen=True)
+class PeakAtClock:
+    """A dense peak and the clock basis it was taken at (what a prediction states).
+
+    ``clock_basis``: "base" or "all_core_boost" for CPUs; "rated" for GPUs and accelerators,
+    whose vendors publish one figure at their rated boost clock. ``fallback`` is true when the
+    requested basis has no published figure and the base-clock figure is returned instead.
+    """
+
+    flops_per_s: float | None
+    clock_basis: str
+    requested_basis: str
+    fallback: bool = False
+
+    def describe(self) -> str:
+        text = {"base": "base clock", "all_core_boost": "all-core boost clock",
+                "rated": "the vendor's rated clock"}[self.clock_basis]
+        if self.fallback:
+            text += f" (no {self.requested_basis.replace('_', '-')} figure published)"
+        return text
 
 
 class DtypePeaks(_Model):
@@ -187,6 +267,7 @@ class DtypePeaks(_Model):
     matrix_flops_per_s: FlopRate = Field(None, alias="matrix")
     matrix_sparse_flops_per_s: FlopRate = Field(None, alias="matrix_sparse")
     accumulate: Optional[str] = None
+    all_core_boost: Optional[ClockedPeaks] = None
     note: Optional[str] = None
 
     @field_validator("matrix_sparse_flops_per_s")
@@ -201,6 +282,20 @@ class DtypePeaks(_Model):
                 "the dense one in matrix",
             )
         return sparse
+
+    @model_validator(mode="after")
+    def _all_core_not_below_base(self) -> "DtypePeaks":
+        other = self.all_core_boost
+        if other is not None:
+            for unit in ("vector", "matrix"):
+                base, boosted = getattr(self, f"{unit}_flops_per_s"), getattr(other, f"{unit}_flops_per_s")
+                if base is not None and boosted is not None and boosted < base:
+                    raise PydanticCustomError(
+                        "all_core_below_base",
+                        f"all_core_boost.{unit} {format_quantity(boosted, 'flops')} is below the base-clock "
+                        f"{unit} peak {format_quantity(base, 'flops')}: the main figures are at base clock",
+                    )
+        return self
 
     def best_flops_per_s(self, units: str = "best") -> float | None:
         if units == "matrix":
@@ -247,8 +342,15 @@ class Cache(_Model):
 
 
 class Memory(_Model):
+    """Device memory. ``capacity`` is the physical size (binary for HBM/GDDR/LPDDR parts);
+    ``usable`` the bytes the runtime reports (nvidia-smi / deviceQuery / cloud instance data),
+    measured with ECC in the state ``ecc`` says, where such a figure is published."""
+
     type: Optional[str] = None
     capacity_bytes: ByteSize = Field(None, alias="capacity")
+    usable_bytes: ByteSize = Field(None, alias="usable")
+    ecc: Optional[bool] = Field(None, strict=True)
+    max_capacity_bytes: ByteSize = Field(None, alias="max_capacity")
     bandwidth_bytes_per_s: Bandwidth = Field(None, alias="bandwidth")
     bus_width_bits: PositiveInt = None
     data_rate_mtps: PositiveFloat = None
@@ -257,24 +359,155 @@ class Memory(_Model):
     caches: list[Cache] = Field(default_factory=list)
     note: Optional[str] = None
 
+    @field_validator("usable_bytes")
+    @classmethod
+    def _usable_not_above_capacity(cls, usable: float | None, info: ValidationInfo) -> float | None:
+        capacity = info.data.get("capacity_bytes")
+        if usable is not None and capacity is not None and usable > capacity:
+            raise PydanticCustomError(
+                "usable_above_capacity",
+                f"usable memory {format_quantity(usable, 'bytes')} is larger than the capacity "
+                f"{format_quantity(capacity, 'bytes')}: capacity is the physical size (often binary: '80 GiB')",
+            )
+        return usable
+
+    @field_validator("max_capacity_bytes")
+    @classmethod
+    def _max_not_below_capacity(cls, maximum: float | None, info: ValidationInfo) -> float | None:
+        capacity = info.data.get("capacity_bytes")
+        if maximum is not None and capacity is not None and capacity > maximum:
+            raise PydanticCustomError(
+                "capacity_above_max",
+                f"capacity {format_quantity(capacity, 'bytes')} is larger than max_capacity "
+                f"{format_quantity(maximum, 'bytes')} (the platform maximum per socket)",
+            )
+        return maximum
+
+    @property
+    def runtime_bytes(self) -> float | None:
+        """The bytes a runtime can allocate: ``usable`` where published, else ``capacity``."""
+        return self.usable_bytes if self.usable_bytes is not None else self.capacity_bytes
+
 
 class HostLink(_Model):
+    """The link to the host. ``bandwidth`` is per direction; ``generation`` and ``lanes`` the
+    PCIe generation (4, 5, ...) and lane count where the link is PCIe."""
+
     type: Optional[str] = None
     bandwidth_bytes_per_s: Bandwidth = Field(None, alias="bandwidth")
+    generation: PositiveFloat = None
+    lanes: PositiveInt = None
+    note: Optional[str] = None
+
+
+class GpuLink(_Model):
+    """The device-to-device link (NVLink, Infinity Fabric, ICI, ...).
+
+    ``bandwidth``: total per device over all its links, both directions together (the way
+    NVIDIA and AMD quote it; per direction is half); ``links``: link count per device;
+    ``domain_size``: devices in one all-to-all domain of the usual platform (8 on an HGX
+    baseboard, 72 in a GB200 NVL72 rack).
+    """
+
+    type: Optional[str] = None
+    bandwidth_bytes_per_s: Bandwidth = Field(None, alias="bandwidth")
+    links: PositiveInt = None
+    domain_size: PositiveInt = None
+    note: Optional[str] = None
+
+    @property
+    def per_direction_bytes_per_s(self) -> float | None:
+        return None if self.bandwidth_bytes_per_s is None else self.bandwidth_bytes_per_s / 2
+
+
+class SystemSpec(_Model):
+    """A multi-device system composed of catalog devices (``kind: system``)."""
+
+    gpu: str
+    count: int = Field(strict=True, gt=0)
+    interconnect: Optional[str] = None
+    host_cpu: Optional[str] = None
+    host_cpu_id: Optional[str] = None
+    host_cpu_count: PositiveInt = None
     note: Optional[str] = None
 
 
 class Power(_Model):
+    """``tdp``: the vendor's TDP / TBP / module power of the (one) power mode the entry describes;
+    ``loaded``: a published measurement of the power under a CPU or inference load (wall power
+    for boards), which energy estimates use in preference to a vendor figure; ``idle``: the
+    published idle draw."""
+
     tdp_w: Power_ = Field(None, alias="tdp")
+    loaded_w: Power_ = Field(None, alias="loaded")
     idle_w: Power_ = Field(None, alias="idle")
     note: Optional[str] = None
 
+    @property
+    def active_w(self) -> float | None:
+        """The power under load for energy estimates: ``loaded`` where published, else ``tdp``."""
+        return self.loaded_w if self.loaded_w is not None else self.tdp_w
+
+    @property
+    def active_basis(self) -> str | None:
+        """Which figure :attr:`active_w` is: "loaded" (measured under load), "tdp" or None."""
+        if self.loaded_w is not None:
+            return "loaded"
+        return "tdp" if self.tdp_w is not None else None
+
 
 class CloudPrice(_Model):
+    """One on-demand cloud offer of this device.
+
+    ``instance_usd_per_hour`` is the provider's on-demand price of the whole instance;
+    ``devices`` how many of this device the instance holds (for a CPU, the sockets, or the
+    fraction of one socket the instance's vCPUs are); ``usd_per_hour`` the price per device,
+    derived as instance price / devices when not given (given both, they must agree).
+    """
+
     provider: str
     instance: Optional[str] = None
+    devices: PositiveFloat = None
+    instance_usd_per_hour: Usd = None
     usd_per_hour: Usd = None
+    region: Optional[str] = None
+    retrieved: Optional[_dt.date] = None
+    source: Optional[str] = None
     note: Optional[str] = None
+
+    @field_validator("source")
+    @classmethod
+    def _source_url(cls, url: str | None) -> str | None:
+        if url is not None and not re.match(r"^https?://\S+$", url):
+            raise PydanticCustomError("url", f"source must be an http:// or https:// url without spaces, got {url!r}")
+        return url
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_per_device(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        instance = data.get("instance_usd_per_hour")
+        devices = data.get("devices")
+        per_device = data.get("usd_per_hour")
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in (instance, devices))
+        if numeric and per_device is None:
+            return {**data, "usd_per_hour": instance / devices}
+        if numeric and isinstance(per_device, (int, float)) and not isinstance(per_device, bool):
+            if abs(per_device * devices - instance) > 0.005 * instance:
+                raise PydanticCustomError(
+                    "cloud_price",
+                    f"usd_per_hour {per_device!r} x devices {devices!r} does not match instance_usd_per_hour {instance!r}",
+                )
+        return data
+
+    @model_validator(mode="after")
+    def _has_a_price(self) -> "CloudPrice":
+        if self.usd_per_hour is None:
+            raise PydanticCustomError(
+                "cloud_price", "a cloud entry needs instance_usd_per_hour and devices, or usd_per_hour (per device)"
+            )
+        return self
 
 
 class Price(_Model):
@@ -332,6 +565,8 @@ class DeviceSpec(_Model):
     form_factor: Optional[str] = None
     release_year: Year = None
     architecture: Optional[str] = None
+    power_mode: Optional[str] = None
+    variant_of: Optional[str] = None
     compute_units: PositiveInt = None
     compute_unit_name: Optional[str] = None
     threads: PositiveInt = None
@@ -339,6 +574,8 @@ class DeviceSpec(_Model):
     compute: Compute = Field(default_factory=Compute)
     memory: Memory = Field(default_factory=Memory)
     host_link: HostLink = Field(default_factory=HostLink)
+    gpu_link: GpuLink = Field(default_factory=GpuLink)
+    system: Optional[SystemSpec] = None
     power: Power = Field(default_factory=Power)
     price: Price = Field(default_factory=Price)
     sources: list[Source] = Field(min_length=1)
@@ -359,6 +596,8 @@ class DeviceSpec(_Model):
         problems = _provenance_problems(self)
         if self.compute_units is not None and not self.compute_unit_name:
             problems.append((("compute_units",), "compute_units needs compute_unit_name (core, SM, CU, ...)"))
+        if (self.kind == "system") != (self.system is not None):
+            problems.append((("system",), "a system: block goes with kind: system, and kind: system needs a system: block"))
         if problems:
             text = "; ".join(f"{_loc_text(loc)}: {msg}" for loc, msg in problems)
             raise PydanticCustomError("device", text, {"problems": problems})
@@ -396,6 +635,69 @@ class DeviceSpec(_Model):
         peaks = self.peaks(dtype)
         return None if peaks is None else peaks.best_flops_per_s(units)
 
+    @property
+    def peak_clock_basis(self) -> str:
+        """The clock basis of the main peak figures: "base" for CPUs (the catalog rule, the same
+        for every vendor), "rated" for GPUs, boards and accelerators (the vendor's figure)."""
+        return "base" if self.kind == "cpu" else "rated"
+
+    def peak_at(self, dtype: object, clock_basis: str = DEFAULT_CLOCK_BASIS, units: str = "best") -> PeakAtClock:
+        """Dense peak of ``dtype`` under a named clock basis, with the basis actually used.
+
+        ``clock_basis``: "base" (default) or "all_core_boost". CPUs give their base-clock figure
+        for "base" and the ``all_core_boost`` block for "all_core_boost"; where that block is not
+        published the base-clock figure is returned with ``fallback=True``. GPUs, boards and
+        accelerators have one vendor figure ("rated") whatever the basis.
+        """
+        if clock_basis not in CLOCK_BASES:
+            close = difflib.get_close_matches(str(clock_basis), CLOCK_BASES, n=1, cutoff=0.5)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise CatalogError(f"unknown clock basis {clock_basis!r}{hint}: expected one of {', '.join(CLOCK_BASES)}")
+        base = self.peak_flops_per_s(dtype, units)
+        if self.kind != "cpu":
+            return PeakAtClock(base, "rated", clock_basis)
+        if clock_basis == "base":
+            return PeakAtClock(base, "base", clock_basis)
+        peaks = self.peaks(dtype)
+        other = None if peaks is None or peaks.all_core_boost is None else peaks.all_core_boost.best_flops_per_s(units)
+        if other is None:
+            return PeakAtClock(base, "base", clock_basis, fallback=True)
+        return PeakAtClock(other, clock_basis, clock_basis)
+
+    def peak_flops_at(self, dtype: object, clock_basis: str = DEFAULT_CLOCK_BASIS, units: str = "best") -> float | None:
+        """Dense peak of ``dtype`` at ``clock_basis``; None when that basis has no published figure."""
+        result = self.peak_at(dtype, clock_basis, units)
+        return None if result.fallback else result.flops_per_s
+
+    def system_memory(self, host_memory_bytes: float | None = None) -> "SystemMemory":
+        """The memory a model may use on this device and where the figure comes from.
+
+        CPUs: ``host_memory_bytes`` when given (capped at ``memory.max_capacity``), else the
+        installed ``memory.capacity`` of the device file, else :data:`DEFAULT_HOST_MEMORY_BYTES`
+        (capped the same way). Other kinds: their device memory (``host_memory_bytes`` does not
+        apply to the memory of an accelerator).
+        """
+        memory = self.memory
+        if self.kind != "cpu":
+            return SystemMemory(memory.capacity_bytes, "device", None)
+        maximum = memory.max_capacity_bytes
+        if host_memory_bytes is not None:
+            if isinstance(host_memory_bytes, bool) or not (isinstance(host_memory_bytes, (int, float))
+                                                           and math.isfinite(host_memory_bytes) and host_memory_bytes > 0):
+                raise CatalogError(f"host memory must be a positive number of bytes, got {host_memory_bytes!r}")
+            chosen, basis = float(host_memory_bytes), "host-memory"
+        elif memory.capacity_bytes is not None:
+            return SystemMemory(memory.capacity_bytes, "catalog", "installed memory from the device file")
+        else:
+            chosen, basis = float(DEFAULT_HOST_MEMORY_BYTES), "default"
+        note = ("assumed system memory " if basis == "default" else "host memory ") + format_quantity(chosen, "bytes")
+        if basis == "default":
+            note += " (the default; set the host memory to change it)"
+        if maximum is not None and chosen > maximum:
+            note += f", capped at the platform maximum {format_quantity(maximum, 'bytes')} per socket"
+            chosen = maximum
+        return SystemMemory(chosen, basis, note)
+
     def peak_flops_by_dtype(self, units: str = "best") -> dict[str, float]:
         """{dtype: dense peak FLOP/s} for the dtypes that have one."""
         out: dict[str, float] = {}
@@ -408,6 +710,10 @@ class DeviceSpec(_Model):
     def missing_fields(self) -> list[str]:
         """Expected fields this device does not have (not published, or not yet entered)."""
         missing: list[str] = []
+        if self.kind == "system":
+            system_checks = [("release_year", self.release_year), ("power.tdp", self.power.tdp_w),
+                             ("system.host_cpu", self.system.host_cpu if self.system else None)]
+            return [name for name, value in system_checks if value is None]
         checks: list[tuple[str, Any]] = [
             ("release_year", self.release_year),
             ("compute_units", self.compute_units),
@@ -428,6 +734,16 @@ class DeviceSpec(_Model):
             if value is None:
                 missing.append(name)
         return missing
+
+    def source_for(self, path: str) -> "Source | None":
+        """The first source that backs the field ``path`` (its own entry or a dot-prefix of it)."""
+        best: Source | None = None
+        best_len = -1
+        for source in self.sources:
+            for entry in source.fields:
+                if (path == entry or path.startswith(entry + ".")) and len(entry) > best_len:
+                    best, best_len = source, len(entry)
+        return best
 
     @property
     def sources_refs(self) -> list[str]:
@@ -518,6 +834,9 @@ def _provenance_problems(spec: DeviceSpec) -> list[tuple[tuple[Any, ...], str]]:
                 close = difflib.get_close_matches(entry, sorted(_SCHEMA_PATHS), n=1, cutoff=0.6)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 problems.append((("sources", i, "fields", j), f"'{entry}' names no field of a device{hint}"))
+    for i, offer in enumerate(spec.price.cloud):
+        if offer.source:
+            backers.append(f"price.cloud.{i}")
     for loc, named in _numeric_leaves(spec):
         if not any(named == b or named.startswith(b + ".") for b in backers):
             problems.append((loc, "no source backs this number: name it (or a prefix of it) in the fields of a source"))
@@ -558,3 +877,8 @@ def _dump(model: BaseModel, dtype: str | None = None) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def assumed_system_memory(device: DeviceSpec, host_memory_bytes: float | None = None) -> SystemMemory:
+    """``device.system_memory(host_memory_bytes)``: the memory a model may use, with its basis."""
+    return device.system_memory(host_memory_bytes)

@@ -54,6 +54,13 @@ def _flops(spec: DeviceSpec, dtype: str) -> str:
     return format_human(spec.peak_flops_per_s(dtype), "flops", integer=dtype in INT_DTYPES)
 
 
+def _memory_cell(spec: DeviceSpec) -> str:
+    m = spec.memory
+    if m.capacity_bytes is None and m.max_capacity_bytes is not None:
+        return f"max {format_human(m.max_capacity_bytes, 'bytes')}"
+    return format_human(m.capacity_bytes, "bytes")
+
+
 def _summary(spec: DeviceSpec, catalog: Catalog) -> dict[str, Any]:
     return {
         "id": spec.id,
@@ -64,9 +71,13 @@ def _summary(spec: DeviceSpec, catalog: Catalog) -> dict[str, Any]:
         "release_year": spec.release_year,
         "peak_flops": spec.peak_flops_by_dtype("best"),
         "memory_bytes": spec.memory.capacity_bytes,
+        "usable_memory_bytes": spec.memory.usable_bytes,
+        "max_memory_bytes": spec.memory.max_capacity_bytes,
         "memory_bandwidth_bytes_per_s": spec.memory.bandwidth_bytes_per_s,
         "tdp_w": spec.power.tdp_w,
         "idle_w": spec.power.idle_w,
+        "loaded_w": spec.power.loaded_w,
+        "power_mode": spec.power_mode,
         "price_usd": spec.price.launch_usd,
         "sources": spec.sources_refs,
         "missing_fields": spec.missing_fields(),
@@ -109,7 +120,7 @@ def list_(kind: str | None, catalogs: tuple[str, ...], strict: bool, as_json: bo
             s.kind,
             s.name,
             *(_flops(s, d) for d in ("fp32", "fp16", "bf16", "int8")),
-            format_human(s.memory.capacity_bytes, "bytes"),
+            _memory_cell(s),
             format_human(s.memory.bandwidth_bytes_per_s, "bandwidth"),
             format_human(s.power.tdp_w, "power"),
             format_usd(s.price.launch_usd),
@@ -132,6 +143,17 @@ def _kv_table(title: str, rows: list[tuple[str, str]]) -> Any:
 
 def _opt(value: Any) -> str:
     return "-" if value is None else str(value)
+
+
+def _clocks_text(spec: DeviceSpec) -> str:
+    c = spec.clocks
+    parts = [f"base {format_human(c.base_hz, 'frequency')}", f"boost {format_human(c.boost_hz, 'frequency')}"]
+    for label, value in (("all-core boost", c.all_core_boost_hz), ("AVX-512 base", c.avx512_base_hz),
+                         ("AVX-512 all-core", c.avx512_all_core_boost_hz), ("AMX base", c.amx_base_hz),
+                         ("AMX all-core", c.amx_all_core_boost_hz)):
+        if value is not None:
+            parts.append(f"{label} {format_human(value, 'frequency')}")
+    return ", ".join(parts)
 
 
 @devices.command("show")
@@ -162,23 +184,28 @@ def show(device_id: str, catalogs: tuple[str, ...], strict: bool, as_json: bool)
         ("architecture", _opt(spec.architecture)),
         ("compute units", units),
         ("threads", _opt(spec.threads)),
-        ("clocks", f"base {format_human(spec.clocks.base_hz, 'frequency')}, boost {format_human(spec.clocks.boost_hz, 'frequency')}"),
+        ("clocks", _clocks_text(spec)),
+        ("peak clock basis", spec.peak_clock_basis),
         ("file", _opt(catalog.path(spec.id))),
     ]
     if spec.id in catalog.overridden:
         rows.append(("overrides", ", ".join(catalog.overridden[spec.id])))
     console.print(_kv_table(f"{spec.id}", rows))
 
-    compute = Table(title="compute (dense peaks)", title_justify="left")
-    for header in ("dtype", "vector", "matrix", "matrix sparse", "accumulate", "note"):
-        compute.add_column(header, justify="right" if header in ("vector", "matrix", "matrix sparse") else "left")
+    basis = "base clock" if spec.peak_clock_basis == "base" else "vendor's rated clock"
+    compute = Table(title=f"compute (dense peaks, {basis})", title_justify="left")
+    numeric = ("vector", "matrix", "matrix sparse", "all-core boost")
+    for header in ("dtype", *numeric, "accumulate", "note"):
+        compute.add_column(header, justify="right" if header in numeric else "left")
     for dtype, peaks in spec.compute.items():
         integer = dtype in INT_DTYPES
+        boosted = peaks.all_core_boost.best_flops_per_s() if peaks.all_core_boost else None
         compute.add_row(
             dtype,
             format_human(peaks.vector_flops_per_s, "flops", integer=integer),
             format_human(peaks.matrix_flops_per_s, "flops", integer=integer),
             format_human(peaks.matrix_sparse_flops_per_s, "flops", integer=integer),
+            format_human(boosted, "flops", integer=integer),
             _opt(peaks.accumulate),
             peaks.note or "",
         )
@@ -188,6 +215,9 @@ def show(device_id: str, catalogs: tuple[str, ...], strict: bool, as_json: bool)
     mem_rows = [
         ("type", _opt(m.type) + (" (unified)" if m.unified else "")),
         ("capacity", format_human(m.capacity_bytes, "bytes")),
+        ("usable", format_human(m.usable_bytes, "bytes")
+         + ({True: " (ECC on)", False: " (ECC off)"}.get(m.ecc, "") if m.usable_bytes else "")),
+        ("max capacity", format_human(m.max_capacity_bytes, "bytes") + (" per socket" if m.max_capacity_bytes else "")),
         ("bandwidth", format_human(m.bandwidth_bytes_per_s, "bandwidth")),
         ("bus width", f"{m.bus_width_bits} bit" if m.bus_width_bits else "-"),
         ("data rate", f"{m.data_rate_mtps:g} MT/s" if m.data_rate_mtps else "-"),
@@ -207,11 +237,25 @@ def show(device_id: str, catalogs: tuple[str, ...], strict: bool, as_json: bool)
     other = [
         ("host link", f"{_opt(spec.host_link.type)}, {format_human(spec.host_link.bandwidth_bytes_per_s, 'bandwidth')} per direction"
          if spec.host_link.type or spec.host_link.bandwidth_bytes_per_s else "-"),
-        ("power", f"TDP {format_human(spec.power.tdp_w, 'power')}, idle {format_human(spec.power.idle_w, 'power')}"),
+        ("GPU link", f"{_opt(spec.gpu_link.type)}, {format_human(spec.gpu_link.bandwidth_bytes_per_s, 'bandwidth')} per device "
+                     f"(both directions), {_opt(spec.gpu_link.links)} links, domain of {_opt(spec.gpu_link.domain_size)}"
+         if spec.gpu_link.type or spec.gpu_link.bandwidth_bytes_per_s else "-"),
+        ("power", f"TDP {format_human(spec.power.tdp_w, 'power')}, loaded {format_human(spec.power.loaded_w, 'power')}, "
+                  f"idle {format_human(spec.power.idle_w, 'power')}"
+                  + (f"; power mode {spec.power_mode}" if spec.power_mode else "")
+                  + (f" (a mode of {spec.variant_of})" if spec.variant_of else "")),
         ("price", f"{format_usd(spec.price.launch_usd)} at launch" + (f" ({spec.price.launch_year})" if spec.price.launch_year else "")),
     ]
     for cp in spec.price.cloud:
-        other.append(("cloud", f"{cp.provider} {cp.instance or ''}: {format_usd(cp.usd_per_hour)}/h" + (f" ({cp.note})" if cp.note else "")))
+        text = f"{cp.provider} {cp.instance or ''}".strip() + f": {format_usd(cp.usd_per_hour)}/h per device"
+        if cp.instance_usd_per_hour is not None:
+            text += f" ({format_usd(cp.instance_usd_per_hour)}/h for {cp.devices:g})"
+        details = [d for d in (cp.region, f"retrieved {cp.retrieved}" if cp.retrieved else None, cp.source, cp.note) if d]
+        other.append(("cloud", text + (f"; {', '.join(details)}" if details else "")))
+    if spec.system is not None:
+        sysm = spec.system
+        host = f"; host {sysm.host_cpu_count or ''}x {sysm.host_cpu}".replace("; host x", "; host ") if sysm.host_cpu else ""
+        other.append(("system", f"{sysm.count}x {sysm.gpu}" + (f", {sysm.interconnect}" if sysm.interconnect else "") + host))
     if spec.calibration:
         other.append(("calibration", ", ".join(sorted(spec.calibration))))
     if spec.notes:
@@ -226,6 +270,109 @@ def show(device_id: str, catalogs: tuple[str, ...], strict: bool, as_json: bool)
     console.print(sources)
     missing = spec.missing_fields()
     console.print(f"missing fields: {', '.join(missing) if missing else 'none'}", markup=False)
+
+
+# (label, field path for provenance, getter returning (SI value or text, quantity kind or None))
+def _peak_row(dtype: str):
+    def get(spec: DeviceSpec) -> tuple[Any, str | None, str]:
+        peaks = spec.peaks(dtype)
+        value = spec.peak_flops_per_s(dtype)
+        if peaks is None or value is None:
+            return None, "flops", f"compute.{dtype}"
+        unit = "matrix" if peaks.matrix_flops_per_s == value else "vector"
+        return value, "flops", f"compute.{dtype}.{unit}"
+    return (f"{dtype} dense peak", get)
+
+
+def _field_row(label: str, path: str, attr: Any, kind: str | None):
+    def get(spec: DeviceSpec) -> tuple[Any, str | None, str]:
+        return attr(spec), kind, path
+    return (label, get)
+
+
+_COMPARE_ROWS = [
+    _field_row("kind", "kind", lambda s: s.kind, None),
+    _field_row("vendor", "vendor", lambda s: s.vendor, None),
+    _field_row("release year", "release_year", lambda s: s.release_year, None),
+    _field_row("compute units", "compute_units",
+               lambda s: f"{s.compute_units} {s.compute_unit_name or ''}".strip() if s.compute_units else None, None),
+    _field_row("boost clock", "clocks.boost", lambda s: s.clocks.boost_hz, "frequency"),
+    _field_row("base clock", "clocks.base", lambda s: s.clocks.base_hz, "frequency"),
+    *(_peak_row(d) for d in ("fp32", "tf32", "fp16", "bf16", "fp8", "int8")),
+    _field_row("memory", "memory.capacity", lambda s: s.memory.capacity_bytes, "bytes"),
+    _field_row("memory usable", "memory.usable", lambda s: s.memory.usable_bytes, "bytes"),
+    _field_row("max memory / socket", "memory.max_capacity", lambda s: s.memory.max_capacity_bytes, "bytes"),
+    _field_row("memory bandwidth", "memory.bandwidth", lambda s: s.memory.bandwidth_bytes_per_s, "bandwidth"),
+    _field_row("host link", "host_link.bandwidth", lambda s: s.host_link.bandwidth_bytes_per_s, "bandwidth"),
+    _field_row("GPU link (both directions)", "gpu_link.bandwidth", lambda s: s.gpu_link.bandwidth_bytes_per_s, "bandwidth"),
+    _field_row("TDP", "power.tdp", lambda s: s.power.tdp_w, "power"),
+    _field_row("loaded power", "power.loaded", lambda s: s.power.loaded_w, "power"),
+    _field_row("launch price", "price.launch_usd", lambda s: s.price.launch_usd, "usd"),
+]
+
+_UNSOURCED_FIELDS = {"kind", "vendor", "release_year"}
+
+
+def _cell_text(value: Any, kind: str | None, dtype_int: bool) -> str:
+    if value is None:
+        return "-"
+    if kind == "usd":
+        return format_usd(value)
+    if kind is not None:
+        return format_human(value, kind, integer=dtype_int)
+    return str(value)
+
+
+@devices.command("compare")
+@click.argument("device_ids", nargs=-1, required=True, metavar="ID ID [ID...]")
+@_CATALOG_OPTION
+@_STRICT_OPTION
+@_JSON_OPTION
+def compare(device_ids: tuple[str, ...], catalogs: tuple[str, ...], strict: bool, as_json: bool) -> None:
+    """Compare two or more devices side by side, each figure with the source that backs it."""
+    if len(device_ids) < 2:
+        raise CatalogError("compare needs at least two device ids (`roofline devices list` shows them)")
+    catalog = _load(catalogs, strict)
+    specs = [catalog.get(i) for i in device_ids]  # an unknown id raises with a did-you-mean
+    rows: list[dict[str, Any]] = []
+    for label, get in _COMPARE_ROWS:
+        values: dict[str, Any] = {}
+        for spec in specs:
+            value, kind, path = get(spec)
+            source = spec.source_for(path) if value is not None and path not in _UNSOURCED_FIELDS else None
+            integer = label.startswith(("int8", "int4"))
+            values[spec.id] = {
+                "value": value, "text": _cell_text(value, kind, integer), "field": path,
+                "source": source.reference if source else None,
+            }
+        if any(v["value"] is not None for v in values.values()):
+            rows.append({"figure": label, "values": values})
+    if as_json:
+        click.echo(json.dumps({"devices": [s.id for s in specs], "rows": rows}, indent=2))
+        return
+    from rich.table import Table
+
+    refs: list[str] = []
+    table = Table(title="compare: " + " vs ".join(s.id for s in specs), title_justify="left")
+    table.add_column("figure", no_wrap=True)
+    for spec in specs:
+        table.add_column(spec.id, justify="right")
+    table.add_row("name", *(s.name for s in specs))
+    for row in rows:
+        cells = []
+        for spec in specs:
+            cell = row["values"][spec.id]
+            text = cell["text"]
+            if cell["source"]:
+                if cell["source"] not in refs:
+                    refs.append(cell["source"])
+                text += f" [{refs.index(cell['source']) + 1}]"
+            cells.append(text)
+        table.add_row(row["figure"], *cells)
+    console = _console()
+    console.print(table)
+    for n, ref in enumerate(refs, 1):
+        console.print(f"[{n}] {ref}", markup=False, soft_wrap=True)
 
 
 class ValidationFailed(CatalogError):

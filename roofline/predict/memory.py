@@ -66,16 +66,33 @@ def format_bytes(value: float | None) -> str:
 _gb = format_bytes
 
 
-def usable_memory(device: DeviceSpec) -> tuple[float | None, str | None]:
-    """(bytes a model may use, note): the capacity, less the OS reserve on unified memory."""
-    capacity = device.memory.capacity_bytes
-    if capacity is None or not device.memory.unified:
-        return capacity, None
+def usable_memory(device: DeviceSpec, host_memory_bytes: float | None = None) -> tuple[float | None, str | None]:
+    """(bytes a model may use, note).
+
+    CPUs: the system memory of ``DeviceSpec.system_memory`` (``host_memory_bytes`` when given,
+    else the file's installed capacity, else the documented default, capped at the platform
+    maximum), with the note that states the assumption. Other devices: the runtime-visible size
+    (``memory.usable``: nvidia-smi / deviceQuery / cloud data) where the catalog has one, else the
+    physical ``memory.capacity``; less the OS reserve on unified memory.
+    """
+    memory = device.memory
+    if device.kind == "cpu":
+        system = device.system_memory(host_memory_bytes)
+        return system.bytes, system.note
+    capacity = memory.runtime_bytes
+    notes: list[str] = []
+    if memory.usable_bytes is not None:
+        ecc = {True: ", ECC on", False: ", ECC off"}.get(memory.ecc, "")
+        notes.append(f"runtime-visible memory {format_bytes(memory.usable_bytes)} of "
+                     f"{format_bytes(memory.capacity_bytes)} physical{ecc}")
+    if capacity is None or not memory.unified:
+        return capacity, "; ".join(notes) or None
     reserve = capacity * UNIFIED_RESERVE_FRACTION
     cap = UNIFIED_RESERVE_CAP_BYTES.get(device.kind)
     if cap is not None:
         reserve = min(reserve, cap)
-    return capacity - reserve, f"unified memory: {format_bytes(reserve)} kept for the OS"
+    notes.append(f"unified memory: {format_bytes(reserve)} kept for the OS")
+    return capacity - reserve, "; ".join(notes)
 
 
 def memory_fit(weight_bytes: int, activation_bytes: int, device: DeviceSpec, *, streamed: bool = False,
