@@ -161,8 +161,12 @@ def _phase_estimate(phase: Phase, predictions: list[Prediction], fused: bool) ->
 
 
 def estimate_scenario(scenario: Scenario, device: DeviceSpec, *, runtime: str | Runtime | None = None,
-                      tier: str | Tier | None = None, include_ops: bool = False) -> Estimate:
-    """The scenario on ``device`` (pure: no tracing). Raises DeviceUnusable when the device has no path."""
+                      tier: str | Tier | None = None, include_ops: bool = False,
+                      host_memory_bytes: float | None = None) -> Estimate:
+    """The scenario on ``device`` (pure: no tracing). Raises DeviceUnusable when the device has no path.
+
+    ``host_memory_bytes``: the system memory of a CPU host (default: the catalog's, else an assumed 64 GiB;
+    roofline.catalog.DeviceSpec.system_memory)."""
     runtime = parse_runtime(runtime or scenario.default_runtime)
     tier = parse_tier(tier)
     predictions: list[list[Prediction]] = []
@@ -178,10 +182,12 @@ def estimate_scenario(scenario: Scenario, device: DeviceSpec, *, runtime: str | 
         energy = sum(p.runs * p.energy_j for p in phases)
     streamed = any("host link" in n for preds in predictions for p in preds for n in p.notes)
     memory = memory_fit(scenario.weight_bytes, scenario.activation_bytes, device, streamed=streamed,
-                        kv_cache_bytes=scenario.extra_memory_bytes)
+                        kv_cache_bytes=scenario.extra_memory_bytes, host_memory_bytes=host_memory_bytes)
     notes = list(dict.fromkeys(n for preds in predictions for p in preds for n in p.notes))
     if first.energy.note:
         notes.append(first.energy.note)
+    if device.kind == "cpu" and memory.note and memory.note not in notes:
+        notes.append(memory.note)  # the system memory a CPU was checked against, and where it comes from
     metrics: dict[str, float] = {}
     if scenario.kind == SERVING:
         from roofline.llm.serving import serving_metrics
@@ -212,7 +218,7 @@ def estimate(model: Any, device: Any, *, batch: int | None = None, dtype: str | 
              runtime: str | Runtime | None = None, tier: str | Tier | None = None, imgsz: int | None = None,
              input_shape: tuple[int, ...] | str | None = None, prompt: int | None = None,
              generate: int | None = None, weights: str | None = None, kv_dtype: str | None = None,
-             catalog: Any = None, include_ops: bool = False) -> Estimate:
+             catalog: Any = None, include_ops: bool = False, host_memory_bytes: float | None = None) -> Estimate:
     """Estimate ``model`` on ``device``: names work where the CLI takes them.
 
     ``model``: a name (``"resnet50"``, ``"ultralytics:yolo11n.yaml"``, ``"hf:llama-3-8b"``, ``"pkg.mod:fn"``),
@@ -222,7 +228,7 @@ def estimate(model: Any, device: Any, *, batch: int | None = None, dtype: str | 
                            kv_dtype=kv_dtype)
     scenario = load_scenario(model, batch=batch, dtype=dtype, options=options)
     return estimate_scenario(scenario, resolve_device(device, catalog), runtime=runtime, tier=tier,
-                             include_ops=include_ops)
+                             include_ops=include_ops, host_memory_bytes=host_memory_bytes)
 
 
 __all__ = ["Estimate", "PhaseEstimate", "estimate", "estimate_scenario"]

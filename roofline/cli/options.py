@@ -112,6 +112,19 @@ def parse_utilization(text: str) -> float:
     return value
 
 
+def parse_host_memory(text: str | None) -> float | None:
+    """'256GB', '512 GiB' -> bytes (None: not given)."""
+    if text is None:
+        return None
+    from roofline.catalog.units import parse_quantity
+    from roofline.errors import UnitError
+
+    try:
+        return parse_quantity(str(text).strip(), "bytes")
+    except UnitError as exc:
+        raise OptionError(f"malformed --host-memory {text!r}: {exc}") from None
+
+
 def parse_positive_int(text: str, flag: str, example: str) -> int:
     try:
         value = int(str(text).strip())
@@ -171,6 +184,9 @@ TIER_OPTION = click.option("--tier", type=click.Choice(["sol", "datasheet", "cal
 KINDS = click.Choice(["cpu", "gpu", "sbc", "accelerator"])
 KIND_OPTION = click.option("--kind", "kinds", multiple=True, type=KINDS,
                            help="Only devices of this kind (repeatable).")
+HOST_MEMORY_OPTION = click.option("--host-memory", default=None, metavar="BYTES",
+                                  help="System memory of CPU hosts, e.g. 256GB (default: the catalog's, else an "
+                                       "assumed 64 GiB, capped at the platform maximum).")
 DEVICES_OPTION = click.option("--devices", "device_ids", default=None, metavar="ID,ID,...",
                               help="Comma-separated catalog device ids (default: the whole catalog).")
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import click
 
 from roofline.cli.devices import _CATALOG_OPTION, _STRICT_OPTION, _load
-from roofline.cli.options import (DEVICES_OPTION, KIND_OPTION, RUNTIME_OPTION, TIER_OPTION, cost_options, costs_from,
-                                  model_options, model_options_from)
+from roofline.cli.options import (DEVICES_OPTION, HOST_MEMORY_OPTION, KIND_OPTION, RUNTIME_OPTION, TIER_OPTION,
+                                  cost_options, costs_from, model_options, model_options_from, parse_host_memory)
 
 
 @click.command()
@@ -19,11 +19,12 @@ from roofline.cli.options import (DEVICES_OPTION, KIND_OPTION, RUNTIME_OPTION, T
 @RUNTIME_OPTION
 @TIER_OPTION
 @cost_options
+@HOST_MEMORY_OPTION
 @_CATALOG_OPTION
 @_STRICT_OPTION
 @click.option("--top", "top_k", type=int, default=None, help="Show only the K slowest layers.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (SI units), with per-op records.")
-def predict(model, device_id, runtime, tier, catalogs, strict, top_k, as_json, **kwargs):
+def predict(model, device_id, runtime, tier, host_memory, catalogs, strict, top_k, as_json, **kwargs):
     """Predict latency, throughput, energy, memory fit and cost of MODEL on one device.
 
     For hf: models (hf:llama-3-8b, hf:path/to/config.json): time to first token, time per output
@@ -43,7 +44,8 @@ def predict(model, device_id, runtime, tier, catalogs, strict, top_k, as_json, *
     catalog = _load(catalogs, strict)
     device = catalog.get(device_id)
     scenario = load_scenario(model, batch=batch, dtype=dtype, options=options)
-    e = estimate_scenario(scenario, device, runtime=runtime, tier=tier, include_ops=True)
+    e = estimate_scenario(scenario, device, runtime=runtime, tier=tier, include_ops=True,
+                          host_memory_bytes=parse_host_memory(host_memory))
     cost = cost_of(e, costs)
     if as_json:
         emit_json({**e.to_dict(include_ops=True), **cost.to_dict()})
@@ -69,11 +71,12 @@ def predict(model, device_id, runtime, tier, catalogs, strict, top_k, as_json, *
               help="Order (default: latency; tokens-per-s for hf: models, which also take ttft and tpot).")
 @click.option("--top", "top_n", type=int, default=None, help="Show the N best devices.")
 @cost_options
+@HOST_MEMORY_OPTION
 @_CATALOG_OPTION
 @_STRICT_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (SI units).")
 def rank(model, runtime, tier, kinds, device_ids, max_latency, min_throughput, max_ttft, max_tpot, max_power,
-         max_price, sort, top_n, catalogs, strict, as_json, **kwargs):
+         max_price, sort, top_n, host_memory, catalogs, strict, as_json, **kwargs):
     """Rank the catalog devices that fit MODEL and meet the constraints."""
     from roofline.cli._render import emit_json, seconds, stdout
     from roofline.cli.options import parse_duration, parse_power, parse_rate, parse_usd, select_devices
@@ -96,14 +99,16 @@ def rank(model, runtime, tier, kinds, device_ids, max_latency, min_throughput, m
     )
     devices = select_devices(_load(catalogs, strict), device_ids, ())
     scenario = load_scenario(model, batch=batch, dtype=dtype, options=options)
-    result = run_rank(scenario, devices, constraints, runtime=runtime, tier=tier, sort=sort, top=top_n, costs=costs)
+    host = parse_host_memory(host_memory)
+    result = run_rank(scenario, devices, constraints, runtime=runtime, tier=tier, sort=sort, top=top_n, costs=costs,
+                      host_memory_bytes=host)
     if as_json:
         emit_json(result.to_dict())
         return
     print_rank(result)
     if not result.ranked and (constraints.max_latency_s or constraints.min_throughput_per_s):
         closest = run_rank(scenario, devices, Constraints(kinds=constraints.kinds), runtime=runtime, tier=tier,
-                           sort="latency", top=1, costs=costs).ranked
+                           sort="latency", top=1, costs=costs, host_memory_bytes=host).ranked
         if closest:
             stdout.print(f"no device meets the constraints; the fastest that fits is {closest[0].estimate.device} "
                          f"at {seconds(closest[0].estimate.latency_s)}", highlight=False)

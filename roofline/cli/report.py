@@ -6,8 +6,9 @@ import time
 import click
 
 from roofline.cli.devices import _CATALOG_OPTION, _STRICT_OPTION, _load
-from roofline.cli.options import (DEVICES_OPTION, KIND_OPTION, RUNTIME_OPTION, TIER_OPTION, OptionError,
-                                  cost_options, costs_from, model_options, model_options_from)
+from roofline.cli.options import (DEVICES_OPTION, HOST_MEMORY_OPTION, KIND_OPTION, RUNTIME_OPTION, TIER_OPTION,
+                                  OptionError, cost_options, costs_from, model_options, model_options_from,
+                                  parse_host_memory)
 
 
 @click.command()
@@ -18,13 +19,14 @@ from roofline.cli.options import (DEVICES_OPTION, KIND_OPTION, RUNTIME_OPTION, T
 @DEVICES_OPTION
 @KIND_OPTION
 @cost_options
+@HOST_MEMORY_OPTION
 @click.option("--budget", default=None, metavar="USD", help="Purchase budget: adds 'best under budget'.")
 @click.option("--out", "out", default=None, metavar="FILE",
               help="report.html (self-contained) or report.md (images in <stem>_files/).")
 @_CATALOG_OPTION
 @_STRICT_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the report's data as JSON (SI units, USD).")
-def report(models, runtime, tier, device_ids, kinds, budget, out, catalogs, strict, as_json, **kwargs):
+def report(models, runtime, tier, device_ids, kinds, host_memory, budget, out, catalogs, strict, as_json, **kwargs):
     """Write a buyer's report on MODEL(s): recommendations, per-device table, charts, sources."""
     from roofline.cli._render import emit_json, stdout
     from roofline.cli.options import parse_usd, select_devices
@@ -41,7 +43,8 @@ def report(models, runtime, tier, device_ids, kinds, budget, out, catalogs, stri
     budget_usd = parse_usd(budget) if budget is not None else None
     specs = select_devices(_load(catalogs, strict), device_ids, kinds)
     scenarios = [ScenarioSource(m, options).scenario(batch, dtype) for m in models]
-    data = build_report(scenarios, specs, runtime=runtime, tier=tier, costs=costs, budget_usd=budget_usd)
+    data = build_report(scenarios, specs, runtime=runtime, tier=tier, costs=costs, budget_usd=budget_usd,
+                        host_memory_bytes=parse_host_memory(host_memory))
     written = write_report(data, out) if out is not None else None
     if as_json:
         emit_json(data.to_dict())
@@ -74,11 +77,12 @@ def report(models, runtime, tier, device_ids, kinds, budget, out, catalogs, stri
 @RUNTIME_OPTION
 @TIER_OPTION
 @cost_options
+@HOST_MEMORY_OPTION
 @_CATALOG_OPTION
 @_STRICT_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (SI units, USD).")
-def plan(model, qps, p99_latency, max_ttft, max_tpot, device_ids, kinds, batch_max, runtime, tier, catalogs, strict,
-         as_json, **kwargs):
+def plan(model, qps, p99_latency, max_ttft, max_tpot, device_ids, kinds, batch_max, runtime, tier, host_memory,
+         catalogs, strict, as_json, **kwargs):
     """Plan capacity: per device the best batch size, units needed, power and cost, lowest TCO first.
 
     For language models (hf:...), QPS is requests per second of --prompt + --generate tokens.
@@ -103,7 +107,7 @@ def plan(model, qps, p99_latency, max_ttft, max_tpot, device_ids, kinds, batch_m
     source = ScenarioSource(model, options)
     scenarios = [source.scenario(b, dtype) for b in batches]
     result = plan_scenarios(scenarios, specs, qps=rate, p99_latency_s=limit, constraints=constraints, runtime=runtime,
-                            tier=tier, costs=costs)
+                            tier=tier, costs=costs, host_memory_bytes=parse_host_memory(host_memory))
     if as_json:
         emit_json(result.to_dict())
         return

@@ -212,7 +212,7 @@ def _seconds(value: float) -> str:
 def plan_scenarios(scenarios: Sequence[Scenario], devices: Iterable[DeviceSpec], *, qps: float,
                    p99_latency_s: float | None = None, constraints: Constraints | None = None,
                    runtime: str | Runtime | None = None, tier: str | Tier | None = None,
-                   costs: CostAssumptions | None = None) -> PlanResult:
+                   costs: CostAssumptions | None = None, host_memory_bytes: float | None = None) -> PlanResult:
     """Plan from already-traced scenarios of one model, one per batch size (pure).
 
     ``constraints``: serving limits (max_ttft_s, max_tpot_s) checked at each batch size.
@@ -242,7 +242,7 @@ def plan_scenarios(scenarios: Sequence[Scenario], devices: Iterable[DeviceSpec],
         closest: PlanRow | None = None
         broken: str | None = None
         for s in scenarios:
-            screened = screen(s, device, runtime=runtime, tier=tier)
+            screened = screen(s, device, runtime=runtime, tier=tier, host_memory_bytes=host_memory_bytes)
             if isinstance(screened, Exclusion):
                 if screened.category == "memory":
                     too_big = too_big or screened

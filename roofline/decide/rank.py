@@ -151,11 +151,11 @@ def violations(e: Estimate, c: Constraints) -> list[tuple[str, str]]:
     return out
 
 
-def screen(scenario: Scenario, device: DeviceSpec, *, runtime: str | Runtime | None, tier: str | Tier | None
-           ) -> Estimate | Exclusion:
+def screen(scenario: Scenario, device: DeviceSpec, *, runtime: str | Runtime | None, tier: str | Tier | None,
+           host_memory_bytes: float | None = None) -> Estimate | Exclusion:
     """The estimate of ``scenario`` on ``device``, or why the device cannot run it or hold it."""
     try:
-        e = estimate_scenario(scenario, device, runtime=runtime, tier=tier)
+        e = estimate_scenario(scenario, device, runtime=runtime, tier=tier, host_memory_bytes=host_memory_bytes)
     except DeviceUnusable as exc:
         return Exclusion(device.id, device.name, exc.category, exc.detail)
     if e.memory.fits is False:
@@ -195,7 +195,8 @@ class RankResult:
 
 def rank(model: Any, devices: Iterable[DeviceSpec] | None = None, constraints: Constraints | None = None, *,
          runtime: str | Runtime | None = None, tier: str | Tier | None = None, sort: str | None = None,
-         top: int | None = None, costs: CostAssumptions | None = None) -> RankResult:
+         top: int | None = None, costs: CostAssumptions | None = None,
+         host_memory_bytes: float | None = None) -> RankResult:
     """Estimate ``model`` (a Scenario, a Workload or a name) on every device of the wanted kinds, exclude
     those that cannot run it, do not fit or break a constraint (each with its reason), and sort the rest."""
     scenario = model if isinstance(model, Scenario) else load_scenario(model)
@@ -214,7 +215,7 @@ def rank(model: Any, devices: Iterable[DeviceSpec] | None = None, constraints: C
         if constraints.kinds and device.kind not in constraints.kinds:
             continue
         seen += 1
-        screened = screen(scenario, device, runtime=runtime, tier=tier)
+        screened = screen(scenario, device, runtime=runtime, tier=tier, host_memory_bytes=host_memory_bytes)
         if isinstance(screened, Exclusion):
             result.excluded.append(screened)
             continue

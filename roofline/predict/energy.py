@@ -60,7 +60,7 @@ def estimate_energy(latency_s: float, utilization: float, batch: int, device: De
     if measured and measured.get("idle_w") is not None and measured.get("load_w") is not None:
         p_static, p_max, method, note = float(measured["idle_w"]), float(measured["load_w"]), "calibrated", None
     else:
-        p_max = device.power.tdp_w
+        p_max = device.power.active_w  # power under load: measured wall power where published, else TDP
         if p_max is None:
             return Energy(None, None, None, None, "unavailable", "no power figure in the catalog")
         if device.power.idle_w is not None:

@@ -96,7 +96,7 @@ def usable_memory(device: DeviceSpec, host_memory_bytes: float | None = None) ->
 
 
 def memory_fit(weight_bytes: int, activation_bytes: int, device: DeviceSpec, *, streamed: bool = False,
-               kv_cache_bytes: int = 0) -> MemoryFit:
+               kv_cache_bytes: int = 0, host_memory_bytes: float | None = None) -> MemoryFit:
     """The one memory rule of every scenario: weights + activations + KV cache + workspace vs usable memory."""
     workspace = WORKSPACE_BYTES.get(device.kind, 0)
     required = weight_bytes + kv_cache_bytes + activation_bytes + workspace
@@ -105,9 +105,11 @@ def memory_fit(weight_bytes: int, activation_bytes: int, device: DeviceSpec, *, 
         return MemoryFit(weight_bytes, activation_bytes, workspace, required, capacity, capacity, None,
                          "parameters that do not fit on chip stream from the host for every inference",
                          kv_cache_bytes=kv_cache_bytes)
-    if capacity is None:
+    available, note = usable_memory(device, host_memory_bytes)
+    if device.kind == "cpu":
+        capacity = available  # a CPU's memory is the system's: installed, stated (--host-memory) or assumed
+    if available is None:
         return MemoryFit(weight_bytes, activation_bytes, workspace, required, None, None, None,
                          "memory capacity not in the catalog: fit not checked", kv_cache_bytes=kv_cache_bytes)
-    available, note = usable_memory(device)
     return MemoryFit(weight_bytes, activation_bytes, workspace, required, capacity, available,
                      required <= available, note, kv_cache_bytes=kv_cache_bytes)

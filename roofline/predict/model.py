@@ -112,6 +112,7 @@ class Prediction:
     usd_per_hour: float | None
     notes: list[str] = field(default_factory=list)
     ops: list[OpPrediction] | None = None
+    clock_basis: str = "rated"  # the clock the peaks are taken at: "base" for CPUs (every vendor), else "rated"
 
     @property
     def energy_j(self) -> float | None:
@@ -128,6 +129,7 @@ class Prediction:
             "runtime": self.runtime,
             "tier": self.tier,
             "error_band": self.error_band,
+            "clock_basis": self.clock_basis,
             "latency_s": self.latency_s,
             "throughput_per_s": self.throughput_per_s,
             "energy_j": self.energy.energy_j,
@@ -488,6 +490,7 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
         usd_per_hour=cloud,
         notes=notes,
         ops=ops,
+        clock_basis="base" if device.kind == "cpu" else "rated",
     )
 
 

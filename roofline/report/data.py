@@ -259,7 +259,8 @@ def _sources(device: DeviceSpec) -> DeviceSources:
 def build_report(scenarios: Sequence[Any], devices: Iterable[DeviceSpec], *,
                  runtime: str | Runtime | None = None, tier: str | Tier | None = None,
                  costs: CostAssumptions | None = None, budget_usd: float | None = None,
-                 title: str | None = None, generated: str | None = None) -> ReportData:
+                 title: str | None = None, generated: str | None = None,
+                 host_memory_bytes: float | None = None) -> ReportData:
     """Rank ``devices`` for every scenario (or Workload, or model name) and assemble the report's content
     (``runtime`` None: each scenario's default, eager for a forward pass and compiled for serving)."""
     scenarios = [s if isinstance(s, Scenario) else load_scenario(s) for s in scenarios]
@@ -275,7 +276,8 @@ def build_report(scenarios: Sequence[Any], devices: Iterable[DeviceSpec], *,
     sections = []
     tiers_used: set[str] = set()
     for s in scenarios:
-        result = rank(s, devices, Constraints(), runtime=runtime, tier=tier_value, sort="latency", costs=costs)
+        result = rank(s, devices, Constraints(), runtime=runtime, tier=tier_value, sort="latency", costs=costs,
+                      host_memory_bytes=host_memory_bytes)
         rows = tuple(device_row(r) for r in result.ranked)
         tiers_used.update(r.tier for r in rows)
         w = s.primary
