@@ -283,8 +283,9 @@ def trace(model: nn.Module, inputs: InputSpec) -> Trace:
                 except Exception as exc:
                     path, mtype = stack[-1]
                     where = f"module '{path}' ({mtype})" if path else f"the model's own forward ({mtype})"
-                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                    raise TraceError(f"forward failed in {where}: {type(exc).__name__}: {first}") from exc
+                    error = TraceError(f"forward failed in {where}: {_describe_failure(exc)}")
+                    error.partial_ops = list(recorder.ops)  # what ran before it (op coverage sweeps)
+                    raise error from exc
             output_storages = {recorder.storage_id(t) for t in tree_leaves(out) if isinstance(t, torch.Tensor)}
     finally:
         for h in handles:
@@ -294,6 +295,31 @@ def trace(model: nn.Module, inputs: InputSpec) -> Trace:
         _restore(snapshot)
     return Trace(recorder.ops, input_storages, weight_storages, output_storages, input_shapes,
                  dict(recorder.unsupported))
+
+
+def _data_dependent_op(exc: BaseException) -> str | None:
+    """The aten op of a fake-tensor 'needs the values' failure, or None for any other error."""
+    from torch._subclasses import fake_tensor
+
+    kinds = tuple(getattr(fake_tensor, n) for n in ("DynamicOutputShapeException", "DataDependentOutputException")
+                  if hasattr(fake_tensor, n))
+    if not isinstance(exc, kinds):
+        return None
+    func = getattr(exc, "func", None)
+    return str(func.overloadpacket) if func is not None else (str(exc).strip() or type(exc).__name__)
+
+
+def _describe_failure(exc: BaseException) -> str:
+    """One line for a forward that raised: what fake tensors cannot do is said in words."""
+    op = _data_dependent_op(exc)
+    if op is not None:
+        if op.endswith("_local_scalar_dense"):
+            return (f"{op} reads a computed tensor's value (.item(), .tolist(), or a Python branch on a tensor), "
+                    "which a shape-only trace does not have (data-dependent control flow)")
+        return (f"{op}'s output size depends on tensor values, which a shape-only trace does not have "
+                "(a data-dependent op)")
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"{type(exc).__name__}: {first}"
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int, int]:
