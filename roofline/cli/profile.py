@@ -134,11 +134,15 @@ def profile(model: str, imgsz, input_shape, batch, dtype, by, top_k, depth, meas
     """
     from roofline.errors import RooflineError
 
-    # checked before the model is built
+    # checked before the model is built, so a bad count costs nothing and never drops rows silently
+    if top_k is not None and top_k <= 0:
+        raise RooflineError(f"--top must be a positive number of rows, got {top_k}")
     if depth is not None and depth < 0:
         raise RooflineError(f"--depth must be 0 or more, got {depth}")
     if depth is not None and by != "layer":
         raise RooflineError(f"--depth shows the module tree: use it with --by layer, not --by {by}")
+    if threads is not None and threads <= 0:
+        raise RooflineError(f"--threads must be a positive integer, got {threads}")
 
     from roofline.cli._render import emit_json
     from roofline.workload.summary import group, top, totals
