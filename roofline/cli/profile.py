@@ -30,8 +30,24 @@ def load_workload(model: str, *, imgsz: int | None, input_shape: str | None, bat
     dtype = normalize_dtype(dtype)
     built = load_model(model)
     shape = resolve_input_shape(model, built.default_input_shape, imgsz=imgsz, input_shape=input_shape, batch=batch)
+    check_language_model_input(built, shape, imgsz=imgsz)
     workload = analyze(built.model, shape, dtype=dtype, name=model)
     return (workload, built.model, shape) if with_model else workload
+
+
+def check_language_model_input(built, shape: tuple[int, ...], *, imgsz: int | None) -> None:
+    """A language model (``hf:``) takes (batch, tokens): an image shape would silently count a
+    few tokens, so it is refused in one line."""
+    from roofline.errors import InputShapeError
+
+    if not str(built.name).startswith("hf:"):
+        return
+    if imgsz is not None:
+        raise InputShapeError(f"{built.name} is a language model: --imgsz does not apply; give "
+                              "--input-shape BATCH,TOKENS (e.g. 1,128)")
+    if len(shape) != 2:
+        raise InputShapeError(f"{built.name} is a language model: its input is (batch, tokens), e.g. "
+                              f"--input-shape 1,128; got {'x'.join(map(str, shape))}")
 
 
 def _shapes_text(shapes: list[tuple[int, ...]], fallback: tuple[int, ...] | None) -> str:
