@@ -96,6 +96,7 @@ class _CallStack:
         for name, m in root.named_modules(remove_duplicate=False):
             self.first_path.setdefault(id(m), name)
         self._relative: dict[tuple[int, int], str | None] = {}
+        self._descendants: dict[int, dict[int, str]] = {}
         self.modules: list[nn.Module] = [root]
         self.frames: tuple[Frame, ...] = (("", type(root).__name__, -1),)
         self.calls: list[ModuleCall] = []
@@ -108,9 +109,14 @@ class _CallStack:
                 if child is module:
                     rel = name
                     break
-            if rel is None:
-                rel = next((name for name, m in parent.named_modules(remove_duplicate=False)
-                            if m is module and name), None)
+            if rel is None:  # held deeper down (a Sequential iterated rather than called)
+                below = self._descendants.get(id(parent))
+                if below is None:
+                    below = self._descendants[id(parent)] = {}
+                    for name, m in parent.named_modules(remove_duplicate=False):
+                        if name:
+                            below.setdefault(id(m), name)
+                rel = below.get(id(module))
             self._relative[key] = rel
         rel = self._relative[key]
         if rel is None:
