@@ -7,6 +7,9 @@ Conventions (see docs/counting.md):
 - data movement (copy, cat, index, pad...) and views: 0 FLOPs, but they are supported:
   their bytes count and they never appear as unsupported.
 An op in none of these tables is unsupported: 0 FLOPs, listed in ``unsupported_ops``.
+Ops whose output size depends on tensor values (``DATA_DEPENDENT``: nonzero, unique...) cannot
+run on fake tensors; the trace stops with a one-line error naming them.
+Each entry carries its rule in words (``OpKind.rule``), for the coverage table in docs/counting.md.
 """
 from __future__ import annotations
 
@@ -38,19 +41,22 @@ class OpKind:
     formula: Formula | None  # None: zero FLOPs by definition (views, data movement, creation)
     pointwise: bool = False  # per-element map: fusible as a producer's epilogue
     int8_capable: bool = True  # whether `--dtype int8` makes its tensors 1 byte
+    rule: str = ""  # the FLOP rule in words, for docs/counting.md's coverage table
 
 
 REGISTRY: dict[Any, OpKind] = {}
 
 
 def register(packets: Any, op_class: OpClass, formula: Formula | None = None, *, pointwise: bool = False,
-             int8_capable: bool = True) -> None:
+             int8_capable: bool = True, rule: str | None = None) -> None:
     if not isinstance(packets, (list, tuple)):
         packets = [packets]
+    if rule is None:
+        rule = formula.__doc__.strip().splitlines()[0].rstrip(".") if formula is not None and formula.__doc__ else ""
     for p in packets:
         if p is None:
             continue
-        REGISTRY[p] = OpKind(op_class, formula, pointwise, int8_capable)
+        REGISTRY[p] = OpKind(op_class, formula, pointwise, int8_capable, rule)
 
 
 def _packet(name: str) -> Any:
@@ -173,27 +179,30 @@ def _native_mha(args: tuple, kwargs: dict, outputs: list) -> Cost:
     return Cost(2 * macs, macs)
 
 
-register(_packets("mm"), OpClass.MATMUL, _mm)
-register(_packets("addmm"), OpClass.MATMUL, _addmm)
-register(_packets("bmm"), OpClass.MATMUL, _bmm)
-register(_packets("baddbmm"), OpClass.MATMUL, _baddbmm)
-register(_packets("_int_mm"), OpClass.MATMUL, _int_mm)
-register(_packets("convolution", "_convolution"), OpClass.CONV, _conv)
+_SDPA_RULE = "2·b·s_q·s_k·(d + d_v): q·kᵀ and p·v (MACs half; inner softmax not counted)"
+_CONV_RULE = "2·N·prod(out spatial)·prod(kernel)·C_out·C_in/groups (MACs half; bias not counted)"
+register(_packets("mm"), OpClass.MATMUL, _mm, rule="2·m·n·k (MACs m·n·k)")
+register(_packets("addmm"), OpClass.MATMUL, _addmm, rule="2·m·n·k (MACs m·n·k; bias not counted)")
+register(_packets("bmm"), OpClass.MATMUL, _bmm, rule="2·B·m·n·k (MACs B·m·n·k)")
+register(_packets("baddbmm"), OpClass.MATMUL, _baddbmm, rule="2·B·m·n·k (MACs B·m·n·k; bias not counted)")
+register(_packets("_int_mm"), OpClass.MATMUL, _int_mm, rule="2·m·n·k (MACs m·n·k)")
+register(_packets("convolution", "_convolution"), OpClass.CONV, _conv, rule=_CONV_RULE)
 register(_packets("mkldnn_convolution", "_slow_conv2d_forward", "cudnn_convolution", "thnn_conv2d",
                   "miopen_convolution", "miopen_depthwise_convolution", "_nnpack_spatial_convolution",
-                  "_mps_convolution"), OpClass.CONV, _conv_direct)
+                  "_mps_convolution"), OpClass.CONV, _conv_direct, rule=_CONV_RULE + "; never transposed")
 register(_packets("cudnn_convolution_transpose", "miopen_convolution_transpose", "_mps_convolution_transpose"),
-         OpClass.CONV, _conv_transposed)
+         OpClass.CONV, _conv_transposed, rule=_CONV_RULE + "; transposed: over the input points")
 # (query, key, value, dropout_p, is_causal, ...)
 register(_packets("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention"),
-         OpClass.ATTENTION, _sdpa_with_causal_at(4), int8_capable=False)
+         OpClass.ATTENTION, _sdpa_with_causal_at(4), int8_capable=False, rule=_SDPA_RULE)
 # (query, key, value, attn_bias, compute_log_sumexp, dropout_p, is_causal, ...)
 register(_packets("_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention"),
-         OpClass.ATTENTION, _sdpa_with_causal_at(6), int8_capable=False)
+         OpClass.ATTENTION, _sdpa_with_causal_at(6), int8_capable=False, rule=_SDPA_RULE)
 # (query, key, value, attn_bias, dropout_p, is_causal, ...)
 register(_packets("_scaled_dot_product_fused_attention_overrideable"), OpClass.ATTENTION, _sdpa_with_causal_at(5),
-         int8_capable=False)
-register(_packets("_native_multi_head_attention"), OpClass.ATTENTION, _native_mha, int8_capable=False)
+         int8_capable=False, rule=_SDPA_RULE)
+register(_packets("_native_multi_head_attention"), OpClass.ATTENTION, _native_mha, int8_capable=False,
+         rule="2·(4·B·s_q·e² + 2·B·s_q·s_k·e): projections and both attention matmuls")
 
 
 # ---------------------------------------------------------------- per-element ops
@@ -283,24 +292,30 @@ def _rms_norm(args: tuple, kwargs: dict, outputs: list) -> Cost:
 # into the producing conv (and folded into it by compiled runtimes).
 register(_packets("_native_batch_norm_legit_no_training", "native_batch_norm", "_native_batch_norm_legit",
                   "cudnn_batch_norm", "miopen_batch_norm", "_batch_norm_with_update", "_batch_norm_no_update"),
-         OpClass.NORMALIZATION, _batch_norm, pointwise=True, int8_capable=False)
-register(_packets("native_layer_norm"), OpClass.NORMALIZATION, _layer_norm, int8_capable=False)
-register(_packets("native_group_norm"), OpClass.NORMALIZATION, _group_norm, int8_capable=False)
-register(_packets("_fused_rms_norm"), OpClass.NORMALIZATION, _rms_norm, int8_capable=False)
+         OpClass.NORMALIZATION, _batch_norm, pointwise=True, int8_capable=False,
+         rule="(2 + 2 if affine + 4 if training) per input element")
+register(_packets("native_layer_norm"), OpClass.NORMALIZATION, _layer_norm, int8_capable=False,
+         rule="(5 + 2 if weight) per input element")
+register(_packets("native_group_norm"), OpClass.NORMALIZATION, _group_norm, int8_capable=False,
+         rule="(5 + 2 if weight) per input element")
+register(_packets("_fused_rms_norm"), OpClass.NORMALIZATION, _rms_norm, int8_capable=False,
+         rule="(3 + 1 if weight) per input element")
 
 # softmax: max, sub, exp, sum, div per element
-register(_packets("_softmax", "_log_softmax", "_safe_softmax"), OpClass.REDUCTION, _per_input(5), int8_capable=False)
+register(_packets("_softmax", "_log_softmax", "_safe_softmax"), OpClass.REDUCTION, _per_input(5), int8_capable=False,
+         rule="5 per input element (max, sub, exp, sum, div)")
 
 
 # ---------------------------------------------------------------- reductions
 
 def _reduce_plus_output(args: tuple, kwargs: dict, outputs: list) -> Cost:
-    """mean / var-like: one add per input element and one divide per output element."""
+    """in + out: one add per input element and one divide per output element."""
     return Cost(_numel(args[0].shape) + _out_numel(outputs))
 
 
-register(_packets("sum", "amax", "amin", "argmax", "argmin", "prod", "any", "all", "cumsum", "logsumexp", "norm",
-                  "linalg_vector_norm", "max", "min"), OpClass.REDUCTION, _per_input(1), int8_capable=False)
+register(_packets("sum", "amax", "amin", "argmax", "argmin", "prod", "any", "all", "logsumexp", "norm",
+                  "linalg_vector_norm", "max", "min", "nansum", "count_nonzero", "aminmax"), OpClass.REDUCTION,
+         _per_input(1), int8_capable=False)
 register(_packets("mean"), OpClass.REDUCTION, _reduce_plus_output, int8_capable=False)
 register(_packets("var", "std", "var_mean", "std_mean"), OpClass.REDUCTION, _per_input(3), int8_capable=False)
 
@@ -310,13 +325,14 @@ for _name in ("max", "min"):
     for _overload in ("other", "out"):
         _op = getattr(getattr(aten, _name), _overload, None)
         if _op is not None:
-            REGISTRY[_op] = OpKind(OpClass.ELEMENTWISE, _per_output(1), pointwise=True)
+            REGISTRY[_op] = OpKind(OpClass.ELEMENTWISE, _per_output(1), pointwise=True,
+                                   rule="1 FLOP(s) per output element")
 
 
 # ---------------------------------------------------------------- pooling
 
 def _kernel_pool(args: tuple, kwargs: dict, outputs: list) -> Cost:
-    """max/avg pool: one compare or add per kernel element per output element."""
+    """prod(kernel) per output element: one compare or add per kernel element."""
     kernel = args[1]
     k = _numel(kernel) if isinstance(kernel, (list, tuple)) and kernel else 1
     if isinstance(kernel, (list, tuple)) and len(kernel) == 1:
@@ -325,7 +341,7 @@ def _kernel_pool(args: tuple, kwargs: dict, outputs: list) -> Cost:
 
 
 def _adaptive_pool(args: tuple, kwargs: dict, outputs: list) -> Cost:
-    """Each input element is added once; each output divided once."""
+    """in + out: each input element added once, each output divided once."""
     return Cost(_numel(args[0].shape) + _out_numel(outputs))
 
 
@@ -338,22 +354,174 @@ register(_packets("upsample_bilinear2d", "_upsample_bilinear2d_aa", "upsample_li
          OpClass.POOLING, _per_output(4))
 register(_packets("upsample_bicubic2d"), OpClass.POOLING, _per_output(16))
 
+# ---------------------------------------------------------------- sorting, selection, scans, FFT
+
+def _dim_arg(args: tuple, kwargs: dict, position: int, default: int = -1) -> int:
+    dim = kwargs.get("dim")
+    if dim is None:
+        dim = args[position] if len(args) > position and isinstance(args[position], int) else default
+    return dim
+
+
+def _log2_ceil(n: int) -> int:
+    return max(0, math.ceil(math.log2(n))) if n > 1 else 0
+
+
+def _rows_and_length(x: Any, dim: int) -> tuple[int, int]:
+    """(number of rows, row length) of ``x`` along ``dim`` (a 0-d tensor is one row of one)."""
+    if x.dim() == 0:
+        return 1, 1
+    n = x.shape[dim]
+    return (_numel(x.shape) // n if n else 0), n
+
+
+def _sort(args: tuple, kwargs: dict, outputs: list) -> Cost:
+    """n·⌈log2 n⌉ comparisons per row of n (the comparison-sort bound)."""
+    # sort(self, dim=-1, descending=False); sort.stable(self, *, stable, dim=-1, descending=False)
+    x = args[0]
+    position = 1 if not (len(args) > 1 and (args[1] is None or isinstance(args[1], bool))) else 2
+    rows, n = _rows_and_length(x, _dim_arg(args, kwargs, position))
+    return Cost(rows * n * _log2_ceil(n))
+
+
+def _topk(args: tuple, kwargs: dict, outputs: list) -> Cost:
+    """n + k·⌈log2 k⌉ per row of n: one comparison per element to select k, then sorting the k kept."""
+    # topk(self, k, dim=-1, largest=True, sorted=True)
+    x, k = args[0], args[1]
+    rows, n = _rows_and_length(x, _dim_arg(args, kwargs, 2))
+    return Cost(rows * (n + k * _log2_ceil(k)))
+
+
+def _kthvalue(args: tuple, kwargs: dict, outputs: list) -> Cost:
+    """n comparisons per row of n (one selection pass)."""
+    # kthvalue(self, k, dim=-1, keepdim=False)
+    rows, n = _rows_and_length(args[0], _dim_arg(args, kwargs, 2))
+    return Cost(rows * n)
+
+
+def _median(args: tuple, kwargs: dict, outputs: list) -> Cost:
+    """n comparisons per row of n (one selection pass)."""
+    # median(self): the whole tensor; median.dim(self, dim, keepdim=False)
+    x = args[0]
+    if len(args) == 1 and "dim" not in kwargs:
+        return Cost(_numel(x.shape))
+    rows, n = _rows_and_length(x, _dim_arg(args, kwargs, 1))
+    return Cost(rows * n)
+
+
+def _binary_search(boundaries_at: int) -> Formula:
+    def f(args: tuple, kwargs: dict, outputs: list) -> Cost:
+        seq = args[boundaries_at]
+        b = seq.shape[-1] if seq.dim() else 1
+        return Cost(_out_numel(outputs) * _log2_ceil(b + 1))
+    f.__doc__ = "⌈log2 (b + 1)⌉ comparisons per output element, b boundaries (binary search)"
+    return f
+
+
+def _fft_points(x_shape: Any, dims: Any) -> tuple[int, int]:
+    """(transforms, points per transform) for an FFT over ``dims`` of a tensor of ``x_shape``."""
+    dims = [dims] if isinstance(dims, int) else list(dims)
+    points = _numel([x_shape[d] for d in dims])
+    total = _numel(x_shape)
+    return (total // points if points else 0), points
+
+
+def _fft_flops(transforms: int, points: int, per: float) -> int:
+    return int(round(transforms * per * points * math.log2(points))) if points > 1 else 0
+
+
+def _fft_c2c(args: tuple, kwargs: dict, outputs: list) -> Cost:
+    """5·N·log2 N per complex transform of N points (FFTW's benchFFT convention)."""
+    # _fft_c2c(self, dim, normalization, forward)
+    transforms, points = _fft_points(args[0].shape, args[1])
+    return Cost(_fft_flops(transforms, points, 5.0))
+
+
+def _fft_r2c(args: tuple, kwargs: dict, outputs: list) -> Cost:
+    """2.5·N·log2 N per real transform of N points (FFTW's benchFFT convention)."""
+    # _fft_r2c(self, dim, normalization, onesided): N from the real input
+    transforms, points = _fft_points(args[0].shape, args[1])
+    return Cost(_fft_flops(transforms, points, 2.5))
+
+
+def _fft_c2r(args: tuple, kwargs: dict, outputs: list) -> Cost:
+    """2.5·N·log2 N per real transform of N points (FFTW's benchFFT convention)."""
+    # _fft_c2r(self, dim, normalization, last_dim_size): N from the real output
+    transforms, points = _fft_points(outputs[0].shape, args[1])
+    return Cost(_fft_flops(transforms, points, 2.5))
+
+
+def _accumulate(position: int, source: int) -> Formula:
+    """One add per source element when the op accumulates; a plain scatter is data movement."""
+    def f(args: tuple, kwargs: dict, outputs: list) -> Cost:
+        flag = kwargs.get("accumulate")
+        if flag is None:
+            flag = args[position] if len(args) > position else False
+        values = args[source]
+        return Cost(_numel(values.shape) if flag and hasattr(values, "shape") else 0)
+    f.__doc__ = "1 per value when accumulate=True (one add each), else 0"
+    return f
+
+
+def _per_tensor_arg(position: int) -> Formula:
+    """1 per element of the argument at ``position`` (scatter_add: the index; index_add: the source)."""
+    def f(args: tuple, kwargs: dict, outputs: list) -> Cost:
+        t = args[position] if len(args) > position else None
+        return Cost(_numel(t.shape) if hasattr(t, "shape") else 0)
+    return f
+
+
+register(_packets("sort"), OpClass.REDUCTION, _sort)
+register(_packets("topk"), OpClass.REDUCTION, _topk)
+register(_packets("kthvalue"), OpClass.REDUCTION, _kthvalue)
+register(_packets("median", "nanmedian"), OpClass.REDUCTION, _median)
+# searchsorted(sorted_sequence, self, ...); bucketize(self, boundaries, ...)
+register(_packets("searchsorted"), OpClass.REDUCTION, _binary_search(0))
+register(_packets("bucketize"), OpClass.REDUCTION, _binary_search(1))
+# scans: one add or multiply per element (n - 1 per row, counted as n). cummax/cummin stay
+# unregistered: reported as unsupported.
+register(_packets("cumsum", "cumprod"), OpClass.REDUCTION, _per_input(1), int8_capable=False,
+         rule="1 per input element (one add or multiply each)")
+register(_packets("logcumsumexp"), OpClass.REDUCTION, _per_input(3), int8_capable=False,
+         rule="3 per input element (exp, add, log)")
+register(_packets("_fft_c2c"), OpClass.OTHER, _fft_c2c, int8_capable=False)
+register(_packets("_fft_r2c"), OpClass.OTHER, _fft_r2c, int8_capable=False)
+register(_packets("_fft_c2r"), OpClass.OTHER, _fft_c2r, int8_capable=False)
+register(_packets("scatter_add", "scatter_reduce"), OpClass.DATA_MOVEMENT, _per_tensor_arg(2),
+         rule="1 per index element (one add or reduce each)")
+register(_packets("index_add"), OpClass.DATA_MOVEMENT, _per_tensor_arg(3), rule="1 per source element (one add each)")
+register(_packets("index_put", "_unsafe_index_put"), OpClass.DATA_MOVEMENT, _accumulate(3, 2))
+register(_packets("_index_put_impl"), OpClass.DATA_MOVEMENT, _accumulate(3, 2))
+register(_packets("nonzero_static"), OpClass.REDUCTION, _per_input(1), rule="1 per input element (a compare each)")
+
+# Ops whose output size depends on tensor values: a shape-only trace cannot run them, and the
+# trace stops with a one-line error naming the op and the module (see tracer.py).
+_DATA_DEPENDENT_RULE = "output size depends on tensor values: the trace stops with a one-line error"
+DATA_DEPENDENT: dict[Any, str] = {p: _DATA_DEPENDENT_RULE for p in _packets(
+    "nonzero", "masked_select", "_unique", "_unique2", "unique_dim", "unique_consecutive", "unique_dim_consecutive",
+    "bincount", "argwhere", "nonzero_numpy", "_local_scalar_dense")}
+
 # ---------------------------------------------------------------- zero-FLOP, supported
 
 register(_packets("upsample_nearest2d", "upsample_nearest1d", "upsample_nearest3d", "_upsample_nearest_exact2d",
+                  "_upsample_nearest_exact1d", "_upsample_nearest_exact3d",
                   "clone", "_to_copy", "copy", "copy_", "cat", "stack", "index", "index_select", "gather",
-                  "scatter", "scatter_add", "index_put", "_index_put_impl", "embedding", "constant_pad_nd",
-                  "reflection_pad2d", "replication_pad2d", "roll", "flip", "repeat", "tril", "triu",
-                  "_unsafe_index", "masked_select", "split_with_sizes_copy", "contiguous", "pixel_shuffle",
-                  "channel_shuffle", "native_channel_shuffle", "topk", "sort", "lift_fresh_copy", "narrow_copy",
-                  "slice_scatter", "select_scatter", "unfold_copy", "im2col", "col2im",
-                  "_unsafe_index_put", "bucketize", "one_hot", "nonzero", "full_like", "zeros_like", "ones_like"),
-         OpClass.DATA_MOVEMENT, None)
+                  "scatter", "embedding", "constant_pad_nd",
+                  "reflection_pad1d", "reflection_pad2d", "reflection_pad3d", "replication_pad1d",
+                  "replication_pad2d", "replication_pad3d", "roll", "flip", "repeat", "tril", "triu",
+                  "_unsafe_index", "split_with_sizes_copy", "contiguous", "pixel_shuffle", "pixel_unshuffle",
+                  "channel_shuffle", "native_channel_shuffle", "lift_fresh_copy", "narrow_copy",
+                  "slice_scatter", "select_scatter", "diagonal_scatter", "as_strided_scatter", "unfold_copy",
+                  "im2col", "col2im", "one_hot", "repeat_interleave", "full_like", "zeros_like", "ones_like", "masked_scatter",
+                  "view_copy", "permute_copy", "transpose_copy", "expand_copy", "t_copy", "unsqueeze_copy",
+                  "squeeze_copy", "alias_copy", "detach_copy", "slice_copy", "select_copy", "_unsafe_view_copy"),
+         OpClass.DATA_MOVEMENT, None, rule="0: data movement (bytes only)")
 # creation ops that fill memory (zeros, arange...): they write their output
-register(_packets("zeros", "ones", "full", "arange", "linspace", "rand", "randn", "randint", "rand_like",
-                  "randn_like", "eye", "new_zeros", "new_ones", "new_full", "scalar_tensor", "dropout",
-                  "native_dropout", "fill", "fill_", "zero", "zero_", "index_fill", "index_fill_"),
-         OpClass.DATA_MOVEMENT, None)
+register(_packets("zeros", "ones", "full", "arange", "linspace", "logspace", "rand", "randn", "randint",
+                  "rand_like", "randn_like", "randint_like", "randperm", "bernoulli", "normal", "uniform",
+                  "eye", "new_zeros", "new_ones", "new_full", "scalar_tensor", "dropout",
+                  "native_dropout", "fill", "fill_", "zero", "zero_", "index_fill", "index_fill_", "tensor"),
+         OpClass.DATA_MOVEMENT, None, rule="0: creation (writes its output)")
 # allocation without initialisation: neither read, written nor computed, so not recorded
 UNINITIALISED = frozenset(_packets("empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided",
                                    "lift_fresh", "_local_scalar_dense", "empty_permuted"))
@@ -367,7 +535,7 @@ VIEW_PACKETS = frozenset(_packets("view", "_unsafe_view", "reshape", "expand", "
                                   "as_strided_", "squeeze_", "unsqueeze_", "transpose_", "t_", "detach_",
                                   "set_", "resize_", "_to_dense"))
 for _p in VIEW_PACKETS:
-    REGISTRY[_p] = OpKind(OpClass.VIEW, None)
+    REGISTRY[_p] = OpKind(OpClass.VIEW, None, rule="0 (view: no bytes)")
 
 # ops that say nothing about tensors (device queries, symbolic sizes): ignored entirely
 IGNORED = (frozenset(_packets("sym_size", "sym_stride", "sym_numel", "sym_storage_offset", "is_same_size",

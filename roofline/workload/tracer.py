@@ -37,17 +37,31 @@ class RawTensor:
     itemsize: int
 
 
+# One module call on the stack at the time of an op: (call-site path, module type, call number).
+Frame = tuple[str, str, int]
+
+
 @dataclass(slots=True)
 class RawOp:
     op: str
     kind: formulas.OpKind | None
-    module: str
+    module: str  # call-site path of the innermost module (a shared module gets its caller's path)
     module_type: str
     inputs: list[RawTensor]
     outputs: list[RawTensor]
     cost: formulas.Cost
     is_view: bool
     mutates: bool  # writes into one of its inputs' storage (in-place or out=)
+    frames: tuple[Frame, ...] = ()  # the module stack, outermost first (shared by the ops of one call)
+
+
+@dataclass(slots=True)
+class ModuleCall:
+    """One forward call of a module: where it was called from and what it returned."""
+
+    path: str  # call-site path: the caller's path plus the attribute it holds the module under
+    type: str
+    output_shape: tuple[int, ...] | None
 
 
 @dataclass(slots=True)
@@ -58,6 +72,7 @@ class Trace:
     output_storages: set[int]
     input_shapes: list[tuple[int, ...]]
     unsupported: dict[str, int] = field(default_factory=dict)
+    calls: list[ModuleCall] = field(default_factory=list)  # indexed by the call number of a Frame
 
 
 def _accessed_numel(t: torch.Tensor) -> int:
@@ -68,12 +83,77 @@ def _accessed_numel(t: torch.Tensor) -> int:
     return n
 
 
+class _CallStack:
+    """The module stack during the forward, with call-site paths.
+
+    A module object reused in several places (Ultralytics' one ``SiLU`` shared by every ``Conv``)
+    has several paths; the one that counts is where this call came from: the caller's path plus
+    the name under which the caller (or one of its descendants) holds the module.
+    """
+
+    def __init__(self, root: nn.Module):
+        self.first_path: dict[int, str] = {}
+        for name, m in root.named_modules(remove_duplicate=False):
+            self.first_path.setdefault(id(m), name)
+        self._relative: dict[tuple[int, int], str | None] = {}
+        self._descendants: dict[int, dict[int, str]] = {}
+        self.modules: list[nn.Module] = [root]
+        self.frames: tuple[Frame, ...] = (("", type(root).__name__, -1),)
+        self.calls: list[ModuleCall] = []
+
+    def _path_under(self, parent: nn.Module, parent_path: str, module: nn.Module) -> str | None:
+        key = (id(parent), id(module))
+        if key not in self._relative:
+            rel = None
+            for name, child in parent.named_children():
+                if child is module:
+                    rel = name
+                    break
+            if rel is None:  # held deeper down (a Sequential iterated rather than called)
+                below = self._descendants.get(id(parent))
+                if below is None:
+                    below = self._descendants[id(parent)] = {}
+                    for name, m in parent.named_modules(remove_duplicate=False):
+                        if name:
+                            below.setdefault(id(m), name)
+                rel = below.get(id(module))
+            self._relative[key] = rel
+        rel = self._relative[key]
+        if rel is None:
+            return None
+        return f"{parent_path}.{rel}" if parent_path else rel
+
+    def push(self, module: nn.Module) -> None:
+        parent = self.modules[-1]
+        parent_path = self.frames[-1][0]
+        if module is parent:
+            path = parent_path  # the root's own call through functional_call
+        else:
+            path = self._path_under(parent, parent_path, module)
+            if path is None:
+                path = self.first_path.get(id(module), type(module).__name__)
+        call = len(self.calls)
+        self.calls.append(ModuleCall(path, type(module).__name__, None))
+        self.modules.append(module)
+        self.frames = self.frames + ((path, type(module).__name__, call),)
+
+    def pop(self, output: Any) -> None:
+        if len(self.modules) <= 1:
+            return
+        call = self.frames[-1][2]
+        first = next((t for t in tree_leaves(output) if isinstance(t, torch.Tensor)), None)
+        if first is not None and call >= 0:
+            self.calls[call].output_shape = tuple(first.shape)
+        self.modules.pop()
+        self.frames = self.frames[:-1]
+
+
 class _Recorder(TorchDispatchMode):
-    def __init__(self, module_stack: list[tuple[str, str]]):
+    def __init__(self, call_stack: _CallStack):
         super().__init__()
         self.ops: list[RawOp] = []
         self.unsupported: dict[str, int] = {}
-        self._stack = module_stack
+        self._calls = call_stack
         self._storage_ids: dict[int, int] = {}
         self._keep: list[torch.Tensor] = []  # keeps storages alive so their ids stay unique
 
@@ -128,8 +208,9 @@ class _Recorder(TorchDispatchMode):
         raw_out = [self.raw(t) for t in out_tensors]
         in_storages = {r.storage for r in raw_in}
         mutates = not is_view and any(r.storage in in_storages for r in raw_out)
-        module, module_type = self._stack[-1]
-        self.ops.append(RawOp(name, kind, module, module_type, raw_in, raw_out, cost, is_view, mutates))
+        frames = self._calls.frames
+        module, module_type, _ = frames[-1]
+        self.ops.append(RawOp(name, kind, module, module_type, raw_in, raw_out, cost, is_view, mutates, frames))
         return out
 
 
@@ -229,23 +310,19 @@ def trace(model: nn.Module, inputs: InputSpec) -> Trace:
         raise RooflineError(f"expected a torch.nn.Module, got {type(model).__name__}")
     args, kwargs = normalize_inputs(inputs)
 
-    paths: dict[int, tuple[str, str]] = {}
-    for name, m in model.named_modules(remove_duplicate=False):
-        paths.setdefault(id(m), (name, type(m).__name__))
-    stack: list[tuple[str, str]] = [("", type(model).__name__)]
+    calls = _CallStack(model)
 
     def pre_hook(module: nn.Module, _args: Any) -> None:
-        stack.append(paths.get(id(module), (type(module).__name__, type(module).__name__)))
+        calls.push(module)
 
-    def post_hook(module: nn.Module, _args: Any, _out: Any) -> None:
-        if len(stack) > 1:
-            stack.pop()
+    def post_hook(module: nn.Module, _args: Any, out: Any) -> None:
+        calls.pop(out)
 
     tensors = dict(model.named_parameters(remove_duplicate=False))
     tensors.update(dict(model.named_buffers(remove_duplicate=False)))
     snapshot = _snapshot(model)
     fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
-    recorder = _Recorder(stack)
+    recorder = _Recorder(calls)
     handles = []
     try:
         # Inside inference_mode, tensors made here would be inference tensors, whose ops skip the
@@ -281,10 +358,11 @@ def trace(model: nn.Module, inputs: InputSpec) -> Trace:
                 except RooflineError:
                     raise
                 except Exception as exc:
-                    path, mtype = stack[-1]
+                    path, mtype, _ = calls.frames[-1]
                     where = f"module '{path}' ({mtype})" if path else f"the model's own forward ({mtype})"
-                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                    raise TraceError(f"forward failed in {where}: {type(exc).__name__}: {first}") from exc
+                    error = TraceError(f"forward failed in {where}: {_describe_failure(exc)}")
+                    error.partial_ops = list(recorder.ops)  # what ran before it (op coverage sweeps)
+                    raise error from exc
             output_storages = {recorder.storage_id(t) for t in tree_leaves(out) if isinstance(t, torch.Tensor)}
     finally:
         for h in handles:
@@ -293,7 +371,32 @@ def trace(model: nn.Module, inputs: InputSpec) -> Trace:
             torch.backends.mha.set_fastpath_enabled(fastpath)
         _restore(snapshot)
     return Trace(recorder.ops, input_storages, weight_storages, output_storages, input_shapes,
-                 dict(recorder.unsupported))
+                 dict(recorder.unsupported), calls.calls)
+
+
+def _data_dependent_op(exc: BaseException) -> str | None:
+    """The aten op of a fake-tensor 'needs the values' failure, or None for any other error."""
+    from torch._subclasses import fake_tensor
+
+    kinds = tuple(getattr(fake_tensor, n) for n in ("DynamicOutputShapeException", "DataDependentOutputException")
+                  if hasattr(fake_tensor, n))
+    if not isinstance(exc, kinds):
+        return None
+    func = getattr(exc, "func", None)
+    return str(func.overloadpacket) if func is not None else (str(exc).strip() or type(exc).__name__)
+
+
+def _describe_failure(exc: BaseException) -> str:
+    """One line for a forward that raised: what fake tensors cannot do is said in words."""
+    op = _data_dependent_op(exc)
+    if op is not None:
+        if op.endswith("_local_scalar_dense"):
+            return (f"{op} reads a computed tensor's value (.item(), .tolist(), or a Python branch on a tensor), "
+                    "which a shape-only trace does not have (data-dependent control flow)")
+        return (f"{op}'s output size depends on tensor values, which a shape-only trace does not have "
+                "(a data-dependent op)")
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"{type(exc).__name__}: {first}"
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int, int]:
