@@ -3,6 +3,7 @@
 ``load_model(spec)`` accepts:
 - ``resnet50`` or ``torchvision:resnet50``: a torchvision classification model;
 - ``ultralytics:yolo11n.yaml``: any Ultralytics model YAML, built offline;
+- ``timm:convnext_tiny``: any timm model, without weights (extra ``timm``);
 - ``package.module:callable``: user code returning an ``nn.Module``;
 - ``hf:PRESET`` or ``hf:path/to/config.json``: a decoder-only language model built by transformers
   from its configuration (presets: llama-3-8b, llama-3-70b, mistral-7b, qwen2.5-7b, mixtral-8x7b...).
@@ -16,6 +17,7 @@ from roofline.sources.torchvision_models import BuiltModel
 
 ACCEPTED_FORMS = ("a torchvision model name (resnet50, torchvision:vit_b_16)",
                   "ultralytics:<model>.yaml (e.g. ultralytics:yolo11n.yaml)",
+                  "timm:<name> for any timm model (e.g. timm:convnext_tiny)",
                   "package.module:callable returning an nn.Module",
                   "hf:<preset> or hf:<path to config.json> for a decoder-only LLM (e.g. hf:llama-3-8b)")
 
@@ -49,6 +51,10 @@ def load_model(spec: str) -> BuiltModel:
         from roofline.sources import hf
 
         return hf.build(rest)
+    if sep and prefix == "timm":
+        from roofline.sources import timm_models
+
+        return timm_models.build(rest)
     if sep and prefix in ("ultralytics", "yolo"):
         from roofline.sources import ultralytics_models
 
