@@ -47,7 +47,8 @@ def load_workload(model: str, *, imgsz: int | None, input_shape: str | None, bat
 def profile(model: str, imgsz, input_shape, batch, dtype, by, top_k, measure, threads, as_json) -> None:
     """Count FLOPs, bytes and parameters of MODEL per op, on fake tensors.
 
-    MODEL: a torchvision name (resnet50), ultralytics:yolo11n.yaml, or package.module:callable.
+    MODEL: a torchvision name (resnet50), timm:NAME, ultralytics:yolo11n.yaml, hf:PRESET or
+    hf:path/to/config.json, a file model.onnx, or package.module:callable (docs/sources.md).
     """
     from roofline.cli._render import emit_json
     from roofline.workload.profile import print_profile
@@ -56,6 +57,10 @@ def profile(model: str, imgsz, input_shape, batch, dtype, by, top_k, measure, th
     workload, module, shape = load_workload(model, imgsz=imgsz, input_shape=input_shape, batch=batch, dtype=dtype,
                                             with_model=True)
     measured = None
+    if measure and callable(getattr(module, "roofline_workload", None)):
+        from roofline.errors import RooflineError
+
+        raise RooflineError(f"--measure runs PyTorch models on this host; {model} is a graph that is counted, not run")
     if measure:
         from roofline.measure import measure_latency
 
