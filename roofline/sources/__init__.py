@@ -6,6 +6,7 @@
 - ``timm:convnext_tiny``: any timm model, without weights (extra ``timm``);
 - ``package.module:callable``: user code returning an ``nn.Module``;
 - ``model.onnx``: an ONNX file, counted from its graph (extra ``onnx``);
+- ``program.pt2``: a ``torch.export`` program saved with ``torch.export.save``;
 - ``hf:PRESET`` or ``hf:path/to/config.json``: a decoder-only language model built by transformers
   from its configuration (presets: llama-3-8b, llama-3-70b, mistral-7b, qwen2.5-7b, mixtral-8x7b...).
 """
@@ -21,6 +22,7 @@ ACCEPTED_FORMS = ("a torchvision model name (resnet50, torchvision:vit_b_16)",
                   "timm:<name> for any timm model (e.g. timm:convnext_tiny)",
                   "package.module:callable returning an nn.Module",
                   "a path to an ONNX file (model.onnx)",
+                  "a path to a torch.export program (program.pt2)",
                   "hf:<preset> or hf:<path to config.json> for a decoder-only LLM (e.g. hf:llama-3-8b)")
 
 
@@ -41,10 +43,12 @@ def _unknown(spec: str) -> UnknownModelError:
 def load_model(spec: str) -> BuiltModel:
     """Build the model named by ``spec`` (see module docstring); no weights are downloaded."""
     spec = spec.strip()
-    from roofline.sources import onnx_file
+    from roofline.sources import export_file, onnx_file
 
     if onnx_file.is_onnx_spec(spec):
         return onnx_file.build(spec)
+    if export_file.is_export_spec(spec):
+        return export_file.build(spec)
     prefix, sep, rest = spec.partition(":")
     if sep and prefix == "torchvision":
         from roofline.sources import torchvision_models

@@ -54,15 +54,21 @@ def module_table(model: nn.Module) -> list[ModuleInfo]:
     return out
 
 
-def analyze(model: nn.Module, inputs: InputSpec, *, dtype: str | None = None, name: str | None = None) -> Workload:
+def analyze(model: nn.Module, inputs: InputSpec = None, *, dtype: str | None = None, name: str | None = None
+            ) -> Workload:
     """Count FLOPs, bytes and parameters of one forward pass of ``model`` on fake tensors.
 
     ``inputs``: a tensor, a tuple of tensors, a shape tuple such as ``(1, 3, 224, 224)``, or a
-    dict of keyword inputs. ``dtype``: counting dtype for bytes (fp32, fp16, bf16, int8);
+    dict of keyword inputs. ``model`` may also be a ``torch.export.ExportedProgram`` (inputs
+    default to its example inputs). ``dtype``: counting dtype for bytes (fp32, fp16, bf16, int8);
     None keeps the traced dtypes. The model is left exactly as it was.
     """
     dtype = normalize_dtype(dtype)
-    counted = getattr(model, "roofline_workload", None)  # a graph counted without tracing (ONNX)
+    if type(model).__name__ == "ExportedProgram":
+        from roofline.workload.export import ExportedProgramModule
+
+        model = ExportedProgramModule(model)
+    counted = getattr(model, "roofline_workload", None)  # ONNX graphs, exported programs
     if callable(counted):
         return counted(inputs, dtype=dtype, name=name)
     tr = trace(model, inputs)
