@@ -31,7 +31,7 @@ def _reference(name: str, shape):
         warnings.simplefilter("ignore")
         with torch.device("meta"):
             model = timm.create_model(name, pretrained=False).eval()
-    params = sum(p.numel() for p in model.parameters())  # as timm's benchmark.py reports param_count
+    params = sum(p.numel() for p in model.parameters())  # as count_params in timm's benchmark.py
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(torch.empty(shape, device="meta"))
     return params, counter.get_total_flops()
