@@ -122,3 +122,26 @@ def test_measure_refuses_a_graph(tmp_path, run_cli):
     path = _tiny_graph(tmp_path / "tiny.onnx", helper.make_node("Sigmoid", ["c"], ["m"]))
     code, out, err = run_cli("profile", str(path), "--measure")
     assert code == 2 and "counted, not run" in err
+
+
+def test_einsum_silu_and_reshape_copies_by_hand(tmp_path):
+    """Einsum as a matmul; x * Sigmoid(x) as one SiLU; a reshape of a transposed tensor copies, as in torch."""
+    nodes = [helper.make_node("Einsum", ["a", "b"], ["c"], equation="bij,bjk->bik", name="/mm/Einsum"),
+             helper.make_node("Sigmoid", ["c"], ["s"], name="/act/Sigmoid"),
+             helper.make_node("Mul", ["c", "s"], ["m"], name="/act/Mul"),
+             helper.make_node("Transpose", ["m"], ["t"], perm=[0, 2, 1], name="/t/Transpose"),
+             helper.make_node("Reshape", ["t", "shape"], ["y"], name="/r/Reshape")]
+    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [2, 6 * 5])
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("a", TensorProto.FLOAT, [2, 5, 4]),
+                                           helper.make_tensor_value_info("b", TensorProto.FLOAT, [2, 4, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 30])], [shape])
+    path = tmp_path / "g.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    w = roofline.analyze(load_model(str(path)).model, ((2, 5, 4), (2, 4, 6)))
+    assert w.macs == 2 * 5 * 4 * 6
+    silu = [op for op in w.ops if op.op_class.value == "elementwise"]
+    assert len(silu) == 1 and silu[0].flops == 5 * 60 and silu[0].bytes_read == 60 * 4
+    reshape = next(op for op in w.ops if op.op == "onnx::Reshape")
+    assert not reshape.is_view and reshape.bytes_written == 60 * 4  # not expressible as a view: copied
+    transpose = next(op for op in w.ops if op.op == "onnx::Transpose")
+    assert transpose.is_view and transpose.bytes_read == 0

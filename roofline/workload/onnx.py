@@ -153,6 +153,28 @@ def _attention(node: _Node) -> Cost:
     return Cost(2 * macs, macs)
 
 
+def _einsum(node: _Node) -> Cost:
+    """Two operands: one multiply-add per point of the joint index space (the product of every index
+    size), as a matmul; one operand: a sum or a permutation, 1 FLOP per input element."""
+    equation = node.attrs.get("equation", b"")
+    equation = equation.decode() if isinstance(equation, bytes) else str(equation)
+    lhs = equation.replace(" ", "").split("->")[0].split(",")
+    shapes = [s for s in node.inputs if s is not None]
+    if len(lhs) != 2 or len(shapes) != 2:
+        return Cost(_numel(shapes[0]) if shapes else 0)
+    sizes: dict[str, int] = {}
+    for term, shape in zip(lhs, shapes):
+        if "..." in term:
+            head, tail = term.split("...")
+            n = len(shape) - len(head) - len(tail)
+            term = head + "".join(chr(0x100 + k) for k in range(n)) + tail  # broadcast dims, right-aligned
+            shape = tuple(shape)
+        for letter, size in zip(term, shape):
+            sizes[letter] = max(sizes.get(letter, 1), int(size))
+    macs = _numel(sizes.values())
+    return Cost(2 * macs, macs)
+
+
 E, M, C, A = OpClass.ELEMENTWISE, OpClass.MATMUL, OpClass.CONV, OpClass.ATTENTION
 _KINDS: dict[str, OpKind] = {}
 
@@ -166,6 +188,7 @@ _reg("Conv ConvInteger QLinearConv", C, _conv)
 _reg("ConvTranspose", C, _conv_transpose)
 _reg("MatMul MatMulInteger QLinearMatMul", M, _matmul)
 _reg("Gemm", M, _gemm)
+_reg("Einsum", M, _einsum)
 _reg("Attention", A, _attention, int8_capable=False)
 # 1 FLOP per output element (as add, mul, relu, clamp, exp, erf... in formulas.py)
 _reg("Add Sub Mul Div Neg Abs Relu Clip Max Min Mean Sum Where Equal Less LessOrEqual Greater GreaterOrEqual "
@@ -196,6 +219,41 @@ _reg("Concat Gather GatherElements GatherND ScatterElements ScatterND Scatter Pa
 # consumer reads the elements; a Gather of one constant index is torch's select
 _reg("Reshape Flatten Squeeze Unsqueeze Identity Dropout Expand Transpose Slice Split", OpClass.VIEW)
 _SELECT = OpKind(OpClass.VIEW, None)
+_COPY = OpKind(OpClass.DATA_MOVEMENT, None)
+
+
+def _contiguous(shape) -> tuple[int, ...]:
+    out, acc = [], 1
+    for d in reversed(tuple(shape)):
+        out.append(acc)
+        acc *= d
+    return tuple(reversed(out))
+
+
+def _reshape_strides(shape, strides, new) -> tuple[int, ...] | None:
+    """Strides of ``new`` viewing a tensor of ``shape``/``strides`` without a copy, or None when no strides
+    can (the rule of torch's ``view``: each run of dimensions that are contiguous with each other must map
+    onto whole dimensions of the new shape)."""
+    shape, strides, new = tuple(shape), tuple(strides), tuple(new)
+    if not shape or _numel(shape) == 0:
+        return _contiguous(new)
+    out = [0] * len(new)
+    view_d = len(new) - 1
+    base = strides[-1]
+    tensor_numel = view_numel = 1
+    for d in range(len(shape) - 1, -1, -1):
+        tensor_numel *= shape[d]
+        if d == 0 or (shape[d - 1] != 1 and strides[d - 1] != tensor_numel * base):
+            while view_d >= 0 and (view_numel < tensor_numel or new[view_d] == 1):
+                out[view_d] = view_numel * base
+                view_numel *= new[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return None
+            if d > 0:
+                base = strides[d - 1]
+                tensor_numel = view_numel = 1
+    return tuple(out) if view_d == -1 else None
 
 # computed from shapes alone, never from data: folded even on a dynamic input
 _SHAPE_ONLY = frozenset({"Shape", "Size"})
@@ -368,6 +426,7 @@ class _Counter:
         self.inputs = shapes
         self.names: list[tuple[list[str], list[str]]] = []  # per op: input and output tensor names
         self._symbols: dict[str, int] | None = None
+        self.strides: dict[str, tuple[int, ...] | None] = {}  # views: element strides over their storage
         self._annotated: dict[str, Any] = {}
 
     # storages: one per tensor; a view shares its input's
@@ -383,7 +442,32 @@ class _Counter:
         sid = self.storage.get(name)
         if sid is None:
             sid = self._new_storage(name)
-        return RawTensor(shape, dtype, _numel(shape), sid, self.storage_numel[sid], itemsize)
+        strides = self.strides.get(name)
+        accessed = _numel(shape) if strides is None else _numel(d for d, st in zip(shape, strides) if st != 0)
+        return RawTensor(shape, dtype, accessed, sid, self.storage_numel[sid], itemsize)
+
+    def _stride_of(self, name: str) -> tuple[int, ...]:
+        st = self.strides.get(name)
+        return st if st is not None else _contiguous(self.shape[name])
+
+    def _view_strides(self, node, attrs: dict, src: str, out: str) -> tuple[int, ...] | None:
+        """Strides of a view's output as torch would give them (None: not expressible, a copy)."""
+        shape, strides, new = self.shape[src], self._stride_of(src), self.shape[out]
+        op = node.op_type
+        if op == "Transpose":
+            perm = list(attrs.get("perm") or reversed(range(len(shape))))
+            return tuple(strides[p] for p in perm)
+        if op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze"):
+            return _reshape_strides(shape, strides, new)
+        if op == "Expand":
+            pad = len(new) - len(shape)
+            padded = (0,) * pad + tuple(st if size != 1 else 0 for size, st in zip(shape, strides))
+            return tuple(0 if (i < pad or (shape[i - pad] == 1 and new[i] != 1)) else padded[i]
+                         for i in range(len(new)))
+        if op == "Gather":  # one constant index: select
+            axis = int(attrs.get("axis", 0)) % max(len(shape), 1)
+            return strides[:axis] + strides[axis + 1:]
+        return strides if len(strides) == len(new) else _contiguous(new)  # Slice, Split, Identity, Dropout
 
     def _set(self, name: str, shape: tuple[int, ...], elem: int) -> None:
         self.shape[name] = tuple(int(d) for d in shape)
@@ -437,10 +521,15 @@ class _Counter:
             self._unsupported(f"onnx::{label} (output shape unknown)")
             return
         kind = _KINDS.get(op) if domain in ("", "ai.onnx") else None
-        if op == "Gather" and len(present) > 1 and getattr(self.value.get(present[1]), "ndim", None) == 0:
-            kind = _SELECT
         outs = [o for o in node.output if o]
         attrs = {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if op == "Gather" and len(present) > 1 and getattr(self.value.get(present[1]), "ndim", None) == 0:
+            kind = _SELECT
+        view_strides: list[tuple[int, ...] | None] = []
+        if kind is not None and kind.op_class is OpClass.VIEW and present:
+            view_strides = [self._view_strides(node, attrs, present[0], o) for o in outs]
+            if any(st is None for st in view_strides):
+                kind, view_strides = _COPY, []  # a reshape no strides can express copies (torch: reshape -> clone)
         cost = Cost(0)
         if kind is None:
             self._unsupported(f"onnx::{label}")
@@ -458,8 +547,9 @@ class _Counter:
         raw_in = [self._raw(i) for i in unique_in]
         if is_view and present:
             base = self.storage[present[0]]
-            for o in outs:
+            for o, st in zip(outs, view_strides):
                 self.storage[o] = base
+                self.strides[o] = st
         raw_out = [self._raw(o) for o in outs]
         module = _module_path(node.name)
         self.ops.append(RawOp(f"onnx::{label}", kind, module, op, raw_in, raw_out, cost, is_view, False))
@@ -527,6 +617,21 @@ class _Counter:
                                  self.ops[m2].outputs, Cost(2 * macs, macs), False, False)
             self.names[m2] = (ins, self.names[m2][1])
             dropped.update(chain + [m1])
+
+        for i, op in enumerate(self.ops):  # x * Sigmoid(x): one SiLU (aten silu), 5 FLOPs per element
+            if i in dropped or op_type(i) != "Mul" or len(self.names[i][0]) != 2:
+                continue
+            a, b = self.names[i][0]
+            for x, sig in ((a, b), (b, a)):
+                p = producer.get(sig)
+                if p is not None and p not in dropped and op_type(p) == "Sigmoid" and self.names[p][0] == [x] \
+                        and only_reader(sig) == i and self.shape[x] == self.shape[sig]:
+                    kind = OpKind(OpClass.ELEMENTWISE, None, True)
+                    self.ops[i] = RawOp("onnx::Sigmoid-Mul", kind, self.ops[p].module, "SiLU", [self._raw(x)],
+                                        self.ops[i].outputs, Cost(5 * _numel(self.shape[x])), False, False)
+                    self.names[i] = ([x], self.names[i][1])
+                    dropped.add(p)
+                    break
 
         for i, op in enumerate(self.ops):
             if i in dropped or op_type(i) != "Add" or len(self.names[i][0]) != 2:
