@@ -26,18 +26,24 @@ class ModelOptions:
     generate: int | None = None
     weights: str | None = None
     kv_dtype: str | None = None
+    seq_len: int | None = None  # hf: text encoders: tokens per sequence
 
     def given(self, *names: str) -> list[str]:
         return [f"--{n.replace('_', '-')}" for n in names if getattr(self, n) is not None]
 
 
 _SERVING_ONLY = ("prompt", "generate", "weights", "kv_dtype")
-_FORWARD_ONLY = ("imgsz", "input_shape")
+_FORWARD_ONLY = ("imgsz", "input_shape", "seq_len")
 
 
 def is_serving_model(model: Any) -> bool:
-    """Whether ``model`` names a decoder-only language model served token by token."""
-    return isinstance(model, str) and model.strip().startswith("hf:")
+    """Whether ``model`` names a decoder-only language model served token by token (``hf:`` encoders,
+    vision and speech configs are one forward pass)."""
+    if not isinstance(model, str):
+        return False
+    from roofline.sources import is_language_model
+
+    return is_language_model(model)
 
 
 class ScenarioSource:
@@ -76,7 +82,7 @@ class ScenarioSource:
         if isinstance(model, str):
             from roofline.sources import load_model
 
-            built = load_model(model)
+            built = load_model(model, seq_len=self.options.seq_len)
             self._module, self._default_shape, self.label = built.model, built.default_input_shape, name or model
         else:
             from torch import nn

@@ -147,6 +147,8 @@ def model_options(f):
     """The model and input options of every command that takes a MODEL."""
     return _apply(f, [
         click.option("--imgsz", type=int, default=None, help="Square image size: input (B, 3, N, N)."),
+        click.option("--seq-len", type=int, default=None,
+                     help="hf: text encoders (BERT, CLIP text...): tokens per sequence (default 128)."),
         click.option("--input-shape", type=str, default=None, help="Input shape, e.g. 1,3,224,224."),
         click.option("--batch", type=int, default=None,
                      help="Batch size (first input dimension; language models: concurrent sequences)."),
@@ -170,7 +172,8 @@ def model_options_from(kwargs: dict):
 
     options = ModelOptions(imgsz=kwargs.pop("imgsz"), input_shape=kwargs.pop("input_shape"),
                            prompt=kwargs.pop("prompt"), generate=kwargs.pop("generate"),
-                           weights=kwargs.pop("weights"), kv_dtype=kwargs.pop("kv_dtype"))
+                           weights=kwargs.pop("weights"), kv_dtype=kwargs.pop("kv_dtype"),
+                           seq_len=kwargs.pop("seq_len"))
     return kwargs.pop("batch"), kwargs.pop("dtype"), options
 
 

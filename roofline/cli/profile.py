@@ -17,10 +17,11 @@ def model_options(f):
 
 
 def load_workload(model: str, *, imgsz: int | None, input_shape: str | None, batch: int | None, dtype: str | None,
-                  with_model: bool = False):
+                  with_model: bool = False, seq_len: int | None = None):
     """Resolve MODEL and its input, and count its work (shared by profile, predict, rank...).
 
     ``with_model=True`` returns (workload, module, input shape) for commands that also run it.
+    ``seq_len``: tokens per sequence for hf: text models.
     """
     from roofline.sources import load_model
     from roofline.sources.shapes import resolve_input_shape
@@ -28,7 +29,13 @@ def load_workload(model: str, *, imgsz: int | None, input_shape: str | None, bat
     from roofline.workload.dtypes import normalize_dtype
 
     dtype = normalize_dtype(dtype)
-    built = load_model(model)
+    built = load_model(model, seq_len=seq_len)
+    takes = str(built.meta.get("input", "")) if isinstance(built.meta, dict) else ""
+    if imgsz is not None and takes in ("tokens", "tokens+decoder", "audio", "audio+decoder"):
+        from roofline.errors import InputShapeError
+
+        raise InputShapeError(f"{model} takes {takes.split('+')[0]} input: --imgsz does not apply"
+                              + (" (use --seq-len)" if takes.startswith("tokens") else ""))
     shape = resolve_input_shape(model, built.default_input_shape, imgsz=imgsz, input_shape=input_shape, batch=batch)
     check_language_model_input(built, shape, imgsz=imgsz)
     workload = analyze(built.model, shape, dtype=dtype, name=model)
@@ -141,12 +148,16 @@ def caption(by: str, depth: int | None) -> str:
 @click.option("--measure", is_flag=True, help="Also run the model for real on this host's CPU and report its "
                                              "median latency (fp32, warm-up and repeats).")
 @click.option("--threads", type=int, default=None, help="CPU threads for --measure (default: torch's).")
+@click.option("--seq-len", type=int, default=None,
+              help="hf: text models: tokens per sequence (default 128; CLIP: its 77 positions).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table.")
-def profile(model: str, imgsz, input_shape, batch, dtype, by, top_k, depth, measure, threads, as_json) -> None:
+def profile(model: str, imgsz, input_shape, batch, dtype, by, top_k, depth, measure, threads, seq_len,
+            as_json) -> None:
     """Count FLOPs, MACs, bytes and parameters of MODEL per layer, on fake tensors.
 
-    MODEL: a torchvision name (resnet50), ultralytics:yolo11n.yaml, package.module:callable, or hf:PRESET
-    (a language model: --input-shape BATCH,TOKENS).
+    MODEL: a torchvision name (resnet50), timm:NAME, ultralytics:yolo11n.yaml, hf:PRESET or
+    hf:path/to/config.json (a language model: --input-shape BATCH,TOKENS), a file model.onnx or
+    program.pt2, or package.module:callable (docs/sources.md).
     """
     from roofline.errors import RooflineError
 
@@ -164,8 +175,12 @@ def profile(model: str, imgsz, input_shape, batch, dtype, by, top_k, depth, meas
     from roofline.workload.summary import group, top, totals
 
     workload, module, shape = load_workload(model, imgsz=imgsz, input_shape=input_shape, batch=batch, dtype=dtype,
-                                            with_model=True)
+                                            with_model=True, seq_len=seq_len)
     measured = None
+    if measure and callable(getattr(module, "roofline_workload", None)):
+        from roofline.errors import RooflineError
+
+        raise RooflineError(f"--measure runs PyTorch models on this host; {model} is a graph that is counted, not run")
     if measure:
         from roofline.measure import measure_latency
 

@@ -3,9 +3,14 @@
 ``load_model(spec)`` accepts:
 - ``resnet50`` or ``torchvision:resnet50``: a torchvision classification model;
 - ``ultralytics:yolo11n.yaml``: any Ultralytics model YAML, built offline;
+- ``timm:convnext_tiny``: any timm model, without weights (extra ``timm``);
 - ``package.module:callable``: user code returning an ``nn.Module``;
-- ``hf:PRESET`` or ``hf:path/to/config.json``: a decoder-only language model built by transformers
-  from its configuration (presets: llama-3-8b, llama-3-70b, mistral-7b, qwen2.5-7b, mixtral-8x7b...).
+- ``model.onnx``: an ONNX file, counted from its graph (extra ``onnx``);
+- ``program.pt2``: a ``torch.export`` program saved with ``torch.export.save``;
+- ``hf:PRESET`` or ``hf:path/to/config.json``: a transformers model built from its configuration on
+  the meta device: decoder-only language models (llama-3-8b, mistral-7b, mixtral-8x7b...; serving
+  phases in roofline.llm) and encoders, vision, speech and encoder-decoder models
+  (bert-base-uncased, vit-base-patch16-224, clip-vit-base-patch32, t5-small, whisper-small...).
 """
 from __future__ import annotations
 
@@ -16,8 +21,26 @@ from roofline.sources.torchvision_models import BuiltModel
 
 ACCEPTED_FORMS = ("a torchvision model name (resnet50, torchvision:vit_b_16)",
                   "ultralytics:<model>.yaml (e.g. ultralytics:yolo11n.yaml)",
+                  "timm:<name> for any timm model (e.g. timm:convnext_tiny)",
                   "package.module:callable returning an nn.Module",
-                  "hf:<preset> or hf:<path to config.json> for a decoder-only LLM (e.g. hf:llama-3-8b)")
+                  "a path to an ONNX file (model.onnx)",
+                  "a path to a torch.export program (program.pt2)",
+                  "hf:<preset> or hf:<path to config.json> for a transformers model (e.g. hf:llama-3-8b, "
+                  "hf:bert-base-uncased)")
+
+
+def is_language_model(spec: str) -> bool:
+    """Whether ``spec`` is an ``hf:`` decoder-only causal LM (served in prefill and decode phases by
+    roofline.llm) rather than a one-forward-pass model (encoders, vision, speech, encoder-decoders)."""
+    spec = spec.strip()
+    if not spec.startswith("hf:"):
+        return False
+    from roofline.sources import hf_encoders
+
+    try:
+        return not hf_encoders.is_encoder_spec(spec.removeprefix("hf:"))
+    except Exception:
+        return True  # an unreadable config: the LLM path reports it
 
 
 def _unknown(spec: str) -> UnknownModelError:
@@ -34,9 +57,22 @@ def _unknown(spec: str) -> UnknownModelError:
     return UnknownModelError(f"unknown model {spec!r}{hint} Accepted forms: " + "; ".join(ACCEPTED_FORMS))
 
 
-def load_model(spec: str) -> BuiltModel:
-    """Build the model named by ``spec`` (see module docstring); no weights are downloaded."""
+def load_model(spec: str, *, seq_len: int | None = None) -> BuiltModel:
+    """Build the model named by ``spec`` (see module docstring); no weights are downloaded.
+
+    ``seq_len``: tokens per sequence for ``hf:`` text models (their default input is (1, seq_len)).
+    """
     spec = spec.strip()
+    if seq_len is not None and not spec.startswith("hf:"):
+        from roofline.errors import InputShapeError
+
+        raise InputShapeError(f"--seq-len applies to hf: text models, not {spec!r} (use --input-shape)")
+    from roofline.sources import export_file, onnx_file
+
+    if onnx_file.is_onnx_spec(spec):
+        return onnx_file.build(spec)
+    if export_file.is_export_spec(spec):
+        return export_file.build(spec)
     prefix, sep, rest = spec.partition(":")
     if sep and prefix == "torchvision":
         from roofline.sources import torchvision_models
@@ -46,9 +82,22 @@ def load_model(spec: str) -> BuiltModel:
         except UnknownModelError:
             raise _unknown(spec) from None
     if sep and prefix == "hf":
-        from roofline.sources import hf
+        from roofline.sources import hf, hf_encoders
 
-        return hf.build(rest)
+        if hf_encoders.is_encoder_spec(rest):
+            return hf_encoders.build(rest, seq_len=seq_len)
+        built = hf.build(rest)
+        if seq_len is not None:
+            if seq_len <= 0:
+                from roofline.errors import InputShapeError
+
+                raise InputShapeError(f"--seq-len must be a positive integer, got {seq_len}")
+            built = BuiltModel(built.model, built.name, (1, seq_len), built.meta)
+        return built
+    if sep and prefix == "timm":
+        from roofline.sources import timm_models
+
+        return timm_models.build(rest)
     if sep and prefix in ("ultralytics", "yolo"):
         from roofline.sources import ultralytics_models
 
@@ -71,4 +120,4 @@ def load_model(spec: str) -> BuiltModel:
     raise _unknown(spec)
 
 
-__all__ = ["load_model", "BuiltModel", "ACCEPTED_FORMS"]
+__all__ = ["load_model", "is_language_model", "BuiltModel", "ACCEPTED_FORMS"]

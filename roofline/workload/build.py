@@ -62,15 +62,26 @@ def module_table(model: nn.Module) -> list[ModuleInfo]:
     return out
 
 
-def analyze(model: nn.Module, inputs: InputSpec, *, dtype: str | None = None, name: str | None = None,
+def analyze(model: nn.Module, inputs: InputSpec = None, *, dtype: str | None = None, name: str | None = None,
             policy: PricingPolicy = DEFAULT_POLICY) -> Workload:
     """Count FLOPs, bytes and parameters of one forward pass of ``model`` on fake tensors.
 
     ``inputs``: a tensor, a tuple of tensors, a shape tuple such as ``(1, 3, 224, 224)``, or a
-    dict of keyword inputs. ``dtype``: counting dtype for bytes (fp32, fp16, bf16, int8);
+    dict of keyword inputs. ``model`` may also be a ``torch.export.ExportedProgram`` (inputs
+    default to its example inputs). ``dtype``: counting dtype for bytes (fp32, fp16, bf16, int8);
     None keeps the traced dtypes. The model is left exactly as it was.
     """
     dtype = normalize_dtype(dtype)
+    if type(model).__name__ == "ExportedProgram":
+        from roofline.workload.export import ExportedProgramModule
+
+        model = ExportedProgramModule(model)
+    counted = getattr(model, "roofline_workload", None)  # ONNX graphs count themselves from their graph
+    if callable(counted):
+        return counted(inputs, dtype=dtype, name=name)
+    prepare = getattr(model, "roofline_prepare", None)  # exported programs: trace the program's own module
+    if callable(prepare):
+        model, inputs, name = prepare(inputs, name)
     tr = trace(model, inputs)
     params, trainable, _ = count_parameters(model)
     seen: set[int] = set()
