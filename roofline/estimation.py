@@ -81,6 +81,8 @@ class Estimate:
     usd_per_hour: float | None
     metrics: dict[str, float] = field(default_factory=dict)  # named figures of the scenario (TTFT, TPOT...)
     notes: list[str] = field(default_factory=list)
+    latency_interval_s: tuple[float, float] | None = None  # from the cross-validated residuals of tier and class
+    interval_coverage: float | None = None  # the nominal share of measurements inside the interval
 
     @property
     def model(self) -> str:
@@ -133,6 +135,8 @@ class Estimate:
             "memory": self.memory.to_dict(), "memory_required_bytes": self.memory.required_bytes,
             "memory_available_bytes": self.memory.available_bytes, "tdp_w": self.tdp_w, "price_usd": self.price_usd,
             "usd_per_hour": self.usd_per_hour,
+            "latency_interval_s": list(self.latency_interval_s) if self.latency_interval_s else None,
+            "interval_coverage": self.interval_coverage,
         })
         return out
 
@@ -162,7 +166,7 @@ def _phase_estimate(phase: Phase, predictions: list[Prediction], fused: bool) ->
 
 def estimate_scenario(scenario: Scenario, device: DeviceSpec, *, runtime: str | Runtime | None = None,
                       tier: str | Tier | None = None, include_ops: bool = False,
-                      host_memory_bytes: float | None = None) -> Estimate:
+                      host_memory_bytes: float | None = None, execution: Any = None) -> Estimate:
     """The scenario on ``device`` (pure: no tracing). Raises DeviceUnusable when the device has no path.
 
     ``host_memory_bytes``: the system memory of a CPU host (default: the catalog's, else an assumed 64 GiB;
@@ -171,8 +175,8 @@ def estimate_scenario(scenario: Scenario, device: DeviceSpec, *, runtime: str | 
     tier = parse_tier(tier)
     predictions: list[list[Prediction]] = []
     for phase in scenario.phases:
-        predictions.append([predict(s.workload, device, runtime=runtime, tier=tier, include_ops=include_ops)
-                            for s in phase.samples])
+        predictions.append([predict(s.workload, device, runtime=runtime, tier=tier, include_ops=include_ops,
+                                    execution=execution) for s in phase.samples])
     first = predictions[0][0]
     fused = runtime is Runtime.COMPILED or first.tier == Tier.SOL.value
     phases = tuple(_phase_estimate(ph, preds, fused) for ph, preds in zip(scenario.phases, predictions))
@@ -198,6 +202,13 @@ def estimate_scenario(scenario: Scenario, device: DeviceSpec, *, runtime: str | 
         if memory.note:
             notes.append(memory.note)
     units = scenario.units_per_run
+    interval = coverage = None
+    if first.tier == Tier.DATASHEET.value and execution is None:
+        from roofline.predict.engines import interval_factors
+
+        factors = interval_factors(device)
+        if factors is not None:
+            interval, coverage = (latency * factors[0], latency * factors[1]), factors[2]
     bounds = Counter()
     for p in phases:
         bounds[p.bound] += p.runs * p.latency_s
@@ -211,7 +222,7 @@ def estimate_scenario(scenario: Scenario, device: DeviceSpec, *, runtime: str | 
         memory=memory, bound=first.bound if scenario.kind == FORWARD else phases[-1].bound,
         tdp_w=device.power.tdp_w, price_usd=device.price.launch_usd,
         usd_per_hour=device.price.cloud[0].usd_per_hour if device.price.cloud else None,
-        metrics=metrics, notes=notes)
+        metrics=metrics, notes=notes, latency_interval_s=interval, interval_coverage=coverage)
 
 
 def estimate(model: Any, device: Any, *, batch: int | None = None, dtype: str | None = None,

@@ -1,26 +1,27 @@
 """`roofline rank/predict/profile hf:...` end to end, and that other models keep their behaviour."""
 import json
-import time
 
 import pytest
 
 pytest.importorskip("transformers")
 
 
-def test_rank_llama_3_8b_runs_in_seconds_and_is_sane(run_cli):
-    start = time.perf_counter()
+def test_rank_llama_3_8b_is_sane(run_cli):
     code, out, err = run_cli("rank", "hf:llama-3-8b", "--prompt", "1024", "--generate", "256", "--json")
-    elapsed = time.perf_counter() - start
     assert code == 0, err
-    assert elapsed < 60
     data = json.loads(out)
     assert data["prompt"] == 1024 and data["generate"] == 256 and data["sort"] == "tokens-per-s"
     ranked = data["ranked"]
     assert len(ranked) > 10
     speeds = [r["tokens_per_s"] for r in ranked]
     assert speeds == sorted(speeds, reverse=True)
-    top = {r["device"] for r in ranked[:6]}
-    assert {"nvidia-h100-sxm", "nvidia-h200-sxm", "nvidia-b200"} <= top  # HBM parts lead at batch 1
+    from roofline.catalog import load_catalog
+
+    catalog = load_catalog()
+    top = [r["device"] for r in ranked[:6]]
+    # decode at batch 1 is memory-bound: the HBM parts lead
+    assert all("HBM" in (catalog.get(d).memory.type or "") for d in top), top
+    assert "nvidia-b200" in top and "nvidia-h200-sxm" in top
     for r in ranked:
         assert 0 < r["ttft_s"] < 60 and 0 < r["tpot_s"] < 1
         assert r["memory"]["fits"] is not False

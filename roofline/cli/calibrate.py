@@ -75,8 +75,11 @@ def calibrate(device_id, base_id, quick, threads, out, force, catalogs, as_json)
 
 
 @click.command()
-@click.argument("models", nargs=-1, required=True)
-@click.option("--device", "device_id", required=True, help="Device id to predict with (e.g. a calibrated host).")
+@click.argument("models", nargs=-1)
+@click.option("--device", "device_id", default=None, help="Device id to predict with (e.g. a calibrated host).")
+@click.option("--corpus", default=None, is_flag=False, flag_value="", metavar="[PATH]",
+              help="Instead of running models here: predict every row of the public corpus of published "
+                   "measurements (default: benchmarks/corpus) and compare.")
 @click.option("--batch", "batches", type=int, multiple=True, help="Batch size (repeatable; default 1).")
 @click.option("--tier", type=click.Choice(["calibrated", "datasheet", "sol"]), default=None,
               help="Efficiency tier (default: calibrated when available).")
@@ -85,11 +88,20 @@ def calibrate(device_id, base_id, quick, threads, out, force, catalogs, as_json)
 @_CATALOG_OPTION
 @_STRICT_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def validate(models, device_id, batches, tier, runtime, threads, catalogs, strict, as_json):
-    """Run MODELS for real on this host and compare measured with predicted latency."""
+def validate(models, device_id, corpus, batches, tier, runtime, threads, catalogs, strict, as_json):
+    """Run MODELS for real on this host and compare measured with predicted latency; or, with --corpus,
+    compare the predictions with published measurements on other hardware."""
     from roofline.cli._render import emit_json, seconds, stdout, table, warn
+    from roofline.errors import RooflineError
     from roofline.validation import validate as run_validate
 
+    if corpus is not None:
+        if models or device_id:
+            raise RooflineError("--corpus predicts the corpus rows: give no MODEL and no --device with it")
+        _validate_corpus(corpus or None, _load(catalogs, strict), tier, as_json)
+        return
+    if not models or not device_id:
+        raise RooflineError("give MODEL... and --device ID (or --corpus [PATH])")
     device = _load(catalogs, strict).get(device_id)
     with stdout.status("measuring...") if not as_json and stdout.is_terminal else _null():
         result = run_validate(list(models), device, batches=batches or (1,), tier=tier, runtime=runtime,
@@ -107,6 +119,42 @@ def validate(models, device_id, batches, tier, runtime, threads, catalogs, stric
                  highlight=False)
     if any(r.measured_noisy for r in result.rows):
         warn("some measurements are noisy (IQR/median > 10 %): other processes may be using the CPU")
+
+
+def _validate_corpus(path, catalog, tier, as_json) -> None:
+    from roofline.cli._render import emit_json, stdout, table
+    from roofline.corpus import evaluate, load_corpus, summarise
+
+    rows = load_corpus(path)
+    by_id = {r.id: r for r in rows}
+    if not as_json and stdout.is_terminal:
+        with stdout.status(f"predicting {len(rows)} published measurements...") as status:
+            results = evaluate(rows, catalog, tier=tier or "datasheet",
+                               progress=lambda i, n: status.update(f"predicting {i}/{n}..."))
+    else:
+        results = evaluate(rows, catalog, tier=tier or "datasheet")
+    summary = summarise(results)
+    by_runtime = [s for s in summarise(results, by="runtime") if s.device_class != "all"]
+    if as_json:
+        emit_json({"rows": [{**r.to_dict(), "source": by_id[r.id].source} for r in results],
+                   "summary": [s.to_dict() for s in summary], "by_runtime": [s.to_dict() for s in by_runtime]})
+        return
+
+    def pct(v):
+        return "-" if v is None else f"{100 * v:.0f}%"
+
+    body = [(r.id, r.metric, f"{r.measured:.4g}", f"{r.predicted:.4g}" if r.predicted is not None else "-",
+             f"{r.ratio:.2f}x" if r.ratio is not None else r.status) for r in results]
+    stdout.print(table("published measurements vs predicted", [("row", "left"), ("metric", "left"),
+                                                               ("measured", "right"), ("predicted", "right"),
+                                                               ("predicted/measured", "right")], body))
+    stdout.print(table("summary", [("class", "left"), ("rows", "right"), ("predicted", "right"),
+                                   ("within 1.5x", "right"), ("within 2x", "right"), ("median |error|", "right"),
+                                   ("Spearman of devices per model", "right")],
+                       [(s.device_class, s.rows, s.predicted, pct(s.within_1_5x), pct(s.within_2x),
+                         pct(s.median_abs_error),
+                         f"{s.spearman_devices_per_model:.2f} ({s.models_ranked})"
+                         if s.spearman_devices_per_model is not None else "-") for s in summary + by_runtime]))
 
 
 class _null:

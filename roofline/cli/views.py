@@ -34,12 +34,21 @@ def _ratio(a, b):
     return a / b if a is not None and b else None
 
 
+def _range(e) -> str:
+    """The latency interval (cross-validated on the public corpus) as 'low-high', or '-' without one."""
+    if e.latency_interval_s is None:
+        return "-"
+    low, high = e.latency_interval_s
+    return f"{seconds(low)}-{seconds(high)}"
+
+
 Column = tuple[str, str, Callable[[Any], str]]  # header, justify, cell of a Ranked row
 
 RANK_COLUMNS: dict[str, list[Column]] = {
     "forward": [
         ("latency", "right", lambda r: seconds(r.estimate.latency_s)),
-        ("items/s", "right", lambda r: f"{r.estimate.throughput_per_s:,.1f}"),
+        ("80% range", "right", lambda r: _range(r.estimate)),
+        ("items/s", "right", lambda r: f"{r.estimate.throughput_per_s:,.3g}"),
         ("J/item", "right", lambda r: f"{r.estimate.energy_per_unit_j:.3g}"
          if r.estimate.energy_per_unit_j is not None else "-"),
         ("bound", "left", lambda r: r.estimate.bound),
@@ -56,6 +65,7 @@ RANK_COLUMNS: dict[str, list[Column]] = {
         ("tok/s/seq", "right", lambda r: f"{r.estimate.metrics['tokens_per_s_per_sequence']:,.1f}"),
         ("tok/s", "right", lambda r: f"{r.estimate.metrics['tokens_per_s']:,.1f}"),
         ("request", "right", lambda r: seconds(r.estimate.latency_s)),
+        ("80% range", "right", lambda r: _range(r.estimate)),
         ("J/token", "right", lambda r: f"{r.estimate.energy_per_unit_j:.3g}"
          if r.estimate.energy_per_unit_j is not None else "-"),
         ("memory GB", "right", lambda r: _memory_cell(r.estimate, 1)),
@@ -139,9 +149,12 @@ def _print_forward(e, cost, top: int | None) -> None:
               f"{p.energy.method})" if p.energy.energy_j is not None else "energy: no power figure")
     fit = {True: "fits", False: "DOES NOT FIT", None: "fit unknown"}[e.memory.fits]
     stdout.print(
-        f"{p.device}: latency {seconds(p.latency_s)} at batch {p.batch}, {p.throughput_per_s:,.1f} items/s, "
-        f"{p.bound}-bound ({100 * p.compute_bound_share:.0f}% compute, {100 * p.memory_bound_share:.0f}% memory, "
-        f"{100 * p.overhead_share:.0f}% overhead), {si(p.achieved_flops_per_s, 'FLOP/s')} achieved "
+        f"{p.device}: latency {seconds(p.latency_s)} (80% range {_range(e)}) at batch {p.batch}, "
+        f"{p.throughput_per_s:,.3g} items/s, "
+        f"{p.bound}-bound on its {p.engine} engine ({100 * p.compute_bound_share:.0f}% compute, "
+        f"{100 * p.memory_bound_share:.0f}% memory, {100 * p.overhead_share:.0f}% dispatch and launch overhead"
+        + (f", {100 * p.host_share:.0f}% on the host" if p.host_share else "")
+        + f"), {si(p.achieved_flops_per_s, 'FLOP/s')} achieved "
         f"({100 * p.compute_utilization:.1f}% of peak), {energy}; memory {fit} "
         f"({e.memory.required_bytes / 1e9:.3g} GB needed); {_cost_sentence(cost)}; tier {p.tier}: {p.error_band}",
         highlight=False, soft_wrap=True)
@@ -179,8 +192,8 @@ def _print_serving(e, cost, top: int | None) -> None:
     stdout.print(
         f"memory {fit}: weights {_gb(m.weight_bytes)} GB + KV cache {_gb(m.kv_cache_bytes)} GB (context "
         f"{o['context']:,} x batch {s.batch}) + activations {_gb(m.activation_bytes)} GB + workspace "
-        f"{_gb(m.workspace_bytes)} GB = {_gb(m.required_bytes)} GB of {_gb(m.available_bytes)} GB; tier {e.tier}: "
-        f"{e.error_band}", highlight=False, soft_wrap=True)
+        f"{_gb(m.workspace_bytes)} GB = {_gb(m.required_bytes)} GB of {_gb(m.available_bytes)} GB; request 80% range "
+        f"{_range(e)}; tier {e.tier}: {e.error_band}", highlight=False, soft_wrap=True)
 
 
 PREDICT_VIEWS: dict[str, Callable[[Any, Any, int | None], None]] = {"forward": _print_forward,

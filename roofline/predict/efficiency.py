@@ -113,6 +113,10 @@ class ExecutionModel:
     # in-sequence correction (calibration/sequences.py): each op's time x the factor of its kind
     sequence_dense_scale: float = 1.0  # matmul, attention, dense convolution
     sequence_other_scale: float = 1.0  # every other op
+    # shape-aware compute (engine models, roofline.predict.engines): an op of F FLOPs on a device of U
+    # compute units reaches efficiency x s / (s + saturation) of its peak, s = F / U: a small op cannot
+    # fill every core or SM (a batch-1 layer does not scale over 96 cores; a small GEMM leaves SMs idle)
+    saturation_flops_per_unit: float = 0.0
 
 
 _MATMUL_LIKE = (OpClass.MATMUL, OpClass.CONV, OpClass.ATTENTION)

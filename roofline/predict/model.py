@@ -35,6 +35,7 @@ from roofline.predict.efficiency import (
     sol_model,
 )
 from roofline.predict.energy import Energy, estimate_energy
+from roofline.predict.engines import engine_of
 from roofline.predict.memory import MemoryFit, memory_fit
 from roofline.workload.types import MATMUL_CLASSES, OpClass, Workload
 
@@ -113,6 +114,8 @@ class Prediction:
     notes: list[str] = field(default_factory=list)
     ops: list[OpPrediction] | None = None
     clock_basis: str = "rated"  # the clock the peaks are taken at: "base" for CPUs (every vendor), else "rated"
+    host_share: float = 0.0  # NPU graphs: share of the latency spent on ops run by the host CPU
+    engine: str = ""  # the compute engine the execution model is keyed by: cpu, gpu or npu
 
     @property
     def energy_j(self) -> float | None:
@@ -130,6 +133,8 @@ class Prediction:
             "tier": self.tier,
             "error_band": self.error_band,
             "clock_basis": self.clock_basis,
+            "host_share": self.host_share,
+            "engine": self.engine,
             "latency_s": self.latency_s,
             "throughput_per_s": self.throughput_per_s,
             "energy_j": self.energy.energy_j,
@@ -338,7 +343,9 @@ def execution_model(device: DeviceSpec, runtime: Runtime, tier: Tier | None) -> 
         raise DeviceUnusable("missing spec", device.id, f"no calibration for the {runtime.value} runtime "
                                              "(run `roofline calibrate` on that device)")
     try:
-        return datasheet_model(device.kind, runtime)
+        from roofline.predict.engines import fitted_execution
+
+        return fitted_execution(device, runtime) or datasheet_model(device.kind, runtime)
     except RooflineError as exc:
         raise DeviceUnusable("runtime", device.id, str(exc)) from None
 
@@ -346,7 +353,7 @@ def execution_model(device: DeviceSpec, runtime: Runtime, tier: Tier | None) -> 
 # ------------------------------------------------------------------ prediction
 
 def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = Runtime.EAGER,
-            tier: str | Tier | None = None, include_ops: bool = False) -> Prediction:
+            tier: str | Tier | None = None, include_ops: bool = False, execution: Any = None) -> Prediction:
     """Predict latency, throughput, energy and memory fit of ``workload`` on ``device``.
 
     ``tier``: None picks ``calibrated`` when the device has a calibration for ``runtime``, else
@@ -356,6 +363,9 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
     runtime = parse_runtime(runtime)
     tier = parse_tier(tier)
     model = execution_model(device, runtime, tier)
+    if execution is not None and model.tier is Tier.DATASHEET:
+        # another datasheet execution model (the engine fit of roofline.predict.engines, or its search)
+        model = execution(device, runtime)
     arrays = op_arrays(workload)
     levels, streamed = memory_levels(device, model)
     notes: list[str] = []
@@ -363,6 +373,7 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
     # attainable compute per op
     n = len(arrays.flops)
     peak = np.zeros(n)
+    on_host = np.zeros(n, dtype=bool)  # NPU graphs: ops the array cannot run, left to the host CPU
     used_dtypes: dict[str, str] = {}
     for d_index, dtype in enumerate(arrays.dtypes):
         for is_matrix in (True, False):
@@ -370,6 +381,23 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
             if not mask.any():
                 continue
             found = peak_for(device, dtype, is_matrix, model.measured_peaks)
+            if found is None and model.fused_bytes and dtype != workload.dtype:
+                # a fused runtime runs an op folded into its producer (batch norm after a conv, an activation)
+                # in the producer kernel's epilogue, at the graph's precision: an int8 NPU graph keeps no fp32
+                # batch norm of its own
+                epilogue = mask & arrays.fused
+                kernel = peak_for(device, workload.dtype, is_matrix, model.measured_peaks)
+                if kernel is not None and epilogue.any():
+                    peak[epilogue] = kernel[0]
+                    mask = mask & ~arrays.fused
+                    if not mask.any():
+                        continue
+            if found is None and device.kind == "accelerator" and model.fused_bytes and \
+                    device.host_link.bandwidth_bytes_per_s and device.peak_flops_by_dtype():
+                # an NPU graph compiler leaves the ops its array cannot run to the host CPU
+                on_host |= mask
+                peak[mask] = np.inf
+                continue
             if found is None:
                 available = device.peak_flops_by_dtype() or model.measured_peaks
                 if not available:
@@ -393,6 +421,9 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
             peak[conv_fp32] = tf32.matrix_flops_per_s
             notes.append("fp32 convolutions run on TF32 tensor cores (PyTorch's cuDNN default)")
     efficiency = np.array([model.compute_efficiency.get(c, 1.0) for c in arrays.classes])[arrays.class_index]
+    if model.saturation_flops_per_unit > 0:
+        per_unit = arrays.flops / float(device.compute_units or 1)
+        efficiency = efficiency * per_unit / (per_unit + model.saturation_flops_per_unit)
     with np.errstate(divide="ignore", invalid="ignore"):
         compute_time = np.where(arrays.flops > 0, arrays.flops / (peak * efficiency), 0.0)
 
@@ -405,6 +436,13 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
         bandwidth[fits] = levels[i].bandwidth_bytes_per_s
         level_index[fits] = i
     memory_time = nbytes / (bandwidth * model.memory_efficiency)
+    if on_host.any():
+        # their inputs go to the host and their outputs come back over the host link; the host's own compute
+        # is not modelled (small ops on a desktop-class host), the transfer is
+        link = device.host_link.bandwidth_bytes_per_s
+        memory_time[on_host] = arrays.bytes_unfused[on_host] / link
+        notes.append(f"{int((on_host & arrays.active).sum())} ops the NPU cannot run in {'/'.join(sorted({arrays.dtypes[i] for i in arrays.dtype_index[on_host]}))} "
+                     "run on the host: their transfers over the host link are counted, the host's compute is not")
     # a fused runtime launches one kernel per fused chain: the ops it folded into their producer pay none
     launches = arrays.active & ~arrays.fused if model.fused_bytes else arrays.active
     overhead = np.where(launches, model.overhead_s, 0.0)
@@ -441,6 +479,7 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
     compute_share = float(busy[compute_bound].sum() / latency)
     memory_share = float(busy[~compute_bound].sum() / latency)
     overhead_share = float(overhead.sum() / latency)
+    host_share = float(time[on_host].sum() / latency)
     fit = memory_fit(workload.weight_bytes, workload.peak_activation_bytes, device, streamed=streamed)
     energy = estimate_energy(latency, max(compute_util, bandwidth_util), workload.batch, device, model.power,
                              shares=(compute_share, memory_share, overhead_share))
@@ -491,6 +530,8 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
         notes=notes,
         ops=ops,
         clock_basis="base" if device.kind == "cpu" else "rated",
+        host_share=host_share,
+        engine=engine_of(device),
     )
 
 
