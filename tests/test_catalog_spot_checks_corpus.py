@@ -1,0 +1,69 @@
+"""Spot checks of the devices the validation corpus measures, against their datasheet figures."""
+import pytest
+
+from roofline.catalog import load_catalog
+
+GiB = 2**30
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+def test_a100_80gb_pcie_keeps_the_sxm_compute_with_its_own_memory_power_and_links(catalog):
+    pcie, sxm = catalog.get("nvidia-a100-80gb-pcie"), catalog.get("nvidia-a100-80gb-sxm")
+    assert pcie.peak_flops_per_s("bf16") == 312e12 and pcie.peak_flops_per_s("int8") == 624e12
+    assert pcie.compute.bf16.matrix_sparse_flops_per_s == 624e12
+    for dtype in ("fp64", "fp32", "tf32", "fp16", "bf16", "int8"):
+        assert pcie.peak_flops_per_s(dtype) == sxm.peak_flops_per_s(dtype), dtype
+    assert pcie.memory.capacity_bytes == 80 * GiB and pcie.memory.bandwidth_bytes_per_s == 1935e9
+    assert pcie.power.tdp_w == 300 and sxm.power.tdp_w == 400
+    assert pcie.host_link.bandwidth_bytes_per_s * 2 == 64e9 and pcie.host_link.generation == 4
+    assert pcie.gpu_link.bandwidth_bytes_per_s == 600e9 and pcie.gpu_link.domain_size == 2
+
+
+def test_rtx_a6000(catalog):
+    card = catalog.get("nvidia-rtx-a6000")
+    assert card.compute_units == 84 and card.peak_flops_per_s("fp32") == pytest.approx(38.7e12)
+    # 10,752 CUDA cores x 2 FLOP per FMA at the 1800 MHz boost clock
+    assert card.peak_flops_per_s("fp32") == pytest.approx(10752 * 2 * 1.8e9, rel=1e-3)
+    assert card.memory.capacity_bytes == 48 * GiB and card.memory.bandwidth_bytes_per_s == 768e9
+    assert card.memory.bandwidth_bytes_per_s == card.memory.bus_width_bits / 8 * 16e9
+    assert card.gpu_link.bandwidth_bytes_per_s == 112.5e9 and card.power.tdp_w == 300
+
+
+@pytest.mark.parametrize("device_id,tdp_w", [
+    ("nvidia-rtx-pro-6000-blackwell", 600), ("nvidia-rtx-pro-6000-blackwell-max-q", 300),
+])
+def test_rtx_pro_6000_blackwell_variants(catalog, device_id, tdp_w):
+    card = catalog.get(device_id)
+    assert card.compute_units == 188 and card.power.tdp_w == tdp_w
+    assert card.memory.capacity_bytes == 96 * GiB and card.memory.bandwidth_bytes_per_s == 1792e9
+    assert card.memory.bus_width_bits == 512 and card.host_link.generation == 5
+    assert 100e12 < card.peak_flops_per_s("fp32") <= 125e12
+
+
+def test_rtx_pro_6000_workstation_edition_figures(catalog):
+    card, rtx_5090 = catalog.get("nvidia-rtx-pro-6000-blackwell"), catalog.get("nvidia-rtx-5090")
+    assert card.peak_flops_per_s("fp32") == 125e12
+    assert card.memory.bandwidth_bytes_per_s == 512 / 8 * 28e9
+    # same GB202 die, more SMs enabled, same 512-bit / 1,792 GB/s memory system
+    assert card.compute_units > rtx_5090.compute_units
+    assert card.memory.bandwidth_bytes_per_s == rtx_5090.memory.bandwidth_bytes_per_s
+
+
+def test_max_q_fp32_is_the_core_count_at_its_boost_clock(catalog):
+    card = catalog.get("nvidia-rtx-pro-6000-blackwell-max-q")
+    assert card.clocks.boost_hz == 2.288e9
+    assert card.peak_flops_per_s("fp32") == pytest.approx(24064 * 2 * 2.288e9, rel=1e-3)
+
+
+@pytest.mark.parametrize("device_id,gpu_cores,capacity_gib,bandwidth", [
+    ("apple-m2-ultra", 76, 192, 800e9), ("apple-m3-max", 40, 128, 400e9),
+])
+def test_apple_corpus_chips(catalog, device_id, gpu_cores, capacity_gib, bandwidth):
+    chip = catalog.get(device_id)
+    assert chip.compute_units == gpu_cores and chip.memory.unified
+    assert chip.memory.capacity_bytes == capacity_gib * GiB and chip.memory.bandwidth_bytes_per_s == bandwidth
+    assert chip.peak_flops_per_s("fp32") is None  # Apple publishes no GPU clock or FLOPS figure
