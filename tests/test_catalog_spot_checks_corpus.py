@@ -67,3 +67,44 @@ def test_apple_corpus_chips(catalog, device_id, gpu_cores, capacity_gib, bandwid
     assert chip.compute_units == gpu_cores and chip.memory.unified
     assert chip.memory.capacity_bytes == capacity_gib * GiB and chip.memory.bandwidth_bytes_per_s == bandwidth
     assert chip.peak_flops_per_s("fp32") is None  # Apple publishes no GPU clock or FLOPS figure
+
+
+@pytest.mark.parametrize("device_id,sm,cores,boost_hz,ai_tops,capacity_gib,bandwidth,tdp_w,usd", [
+    ("nvidia-rtx-5080", 84, 10752, 2.62e9, 1801e12, 16, 960e9, 360, 999),
+    ("nvidia-rtx-5070", 48, 6144, 2.51e9, 988e12, 12, 672e9, 250, 549),
+])
+def test_rtx_50_series_below_the_5090(catalog, device_id, sm, cores, boost_hz, ai_tops, capacity_gib,
+                                      bandwidth, tdp_w, usd):
+    card, rtx_5090 = catalog.get(device_id), catalog.get("nvidia-rtx-5090")
+    assert card.compute_units == sm and card.clocks.boost_hz == boost_hz
+    assert card.peak_flops_per_s("fp32") == pytest.approx(cores * 2 * boost_hz, rel=1e-3)
+    assert card.memory.capacity_bytes == capacity_gib * GiB and card.memory.bandwidth_bytes_per_s == bandwidth
+    assert card.power.tdp_w == tdp_w and card.price.launch_usd == usd
+    # tensor rates per SM per clock are the RTX 5090's (same Blackwell SM) ...
+    per_sm_clock = rtx_5090.compute.bf16.matrix_flops_per_s / (170 * rtx_5090.clocks.boost_hz)
+    assert card.compute.bf16.matrix_flops_per_s == pytest.approx(per_sm_clock * sm * boost_hz, rel=2e-3)
+    # ... and they reproduce NVIDIA's AI TOPS headline: sparse FP4 = 16 x dense bf16 (fp32 accumulate)
+    assert 16 * card.compute.bf16.matrix_flops_per_s == pytest.approx(ai_tops, rel=5e-3)
+    assert card.compute.int8.matrix_flops_per_s == pytest.approx(4 * card.compute.bf16.matrix_flops_per_s, rel=1e-3)
+
+
+def test_mi355x(catalog):
+    gpu = catalog.get("amd-mi355x")
+    assert gpu.compute_units == 256 and gpu.clocks.boost_hz == 2.4e9 and gpu.power.tdp_w == 1400
+    assert gpu.memory.capacity_bytes == 288 * GiB and gpu.memory.bandwidth_bytes_per_s == 8e12
+    assert gpu.peak_flops_per_s("fp32") == pytest.approx(157.3e12)
+    assert gpu.peak_flops_per_s("bf16") == pytest.approx(2.5e15, rel=0.01)  # AMD: "2.5 PFLOPS"
+    assert gpu.peak_flops_per_s("fp8") == pytest.approx(256 * 8192 * 2.4e9, rel=1e-4)
+    assert gpu.peak_flops_per_s("fp8") == 2 * gpu.peak_flops_per_s("bf16")
+    # twice the MI325X's dense bf16 rate on fewer CUs
+    assert gpu.peak_flops_per_s("bf16") > 1.9 * catalog.get("amd-mi325x").peak_flops_per_s("bf16")
+
+
+def test_jetson_agx_thor(catalog):
+    thor = catalog.get("nvidia-jetson-agx-thor")
+    assert thor.kind == "sbc" and thor.memory.unified and thor.compute_units == 20
+    assert thor.memory.capacity_bytes == 128 * GiB and thor.memory.bandwidth_bytes_per_s == 273e9
+    assert thor.memory.bandwidth_bytes_per_s == pytest.approx(256 / 8 * 8533e6, rel=1e-3)
+    assert thor.peak_flops_per_s("fp32") == pytest.approx(2560 * 2 * 1.575e9)
+    assert thor.power.tdp_w == 130
+    assert thor.memory.capacity_bytes > catalog.get("nvidia-jetson-agx-orin-64gb").memory.capacity_bytes
