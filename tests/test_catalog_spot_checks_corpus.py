@@ -108,3 +108,26 @@ def test_jetson_agx_thor(catalog):
     assert thor.peak_flops_per_s("fp32") == pytest.approx(2560 * 2 * 1.575e9)
     assert thor.power.tdp_w == 130
     assert thor.memory.capacity_bytes > catalog.get("nvidia-jetson-agx-orin-64gb").memory.capacity_bytes
+
+
+@pytest.mark.parametrize("watts,sm,gpu_hz", [(15, 6, 408e6), (30, 8, 612e6), (50, 16, 816e6)])
+def test_jetson_agx_orin_power_modes(catalog, watts, sm, gpu_hz):
+    maxn = catalog.get("nvidia-jetson-agx-orin-64gb")
+    mode = catalog.get(f"nvidia-jetson-agx-orin-64gb-{watts}w")
+    assert mode.variant_of == maxn.id and mode.power.tdp_w == watts and mode.power.tdp_w < maxn.power.tdp_w
+    assert mode.compute_units == sm and mode.clocks.boost_hz == gpu_hz
+    assert mode.peak_flops_per_s("fp32") == pytest.approx(sm * 128 * 2 * gpu_hz)
+    # the tensor peaks scale from NVIDIA's MAXN figures by SM count and clock
+    scale = (sm / maxn.compute_units) * (gpu_hz / maxn.clocks.boost_hz)
+    assert mode.compute.fp16.matrix_flops_per_s == pytest.approx(42.5e12 * scale, rel=1e-3)
+    assert mode.compute.int8.matrix_sparse_flops_per_s == pytest.approx(170e12 * scale, rel=1e-3)
+    assert mode.memory.capacity_bytes == maxn.memory.capacity_bytes
+
+
+def test_agx_orin_modes_order_by_power(catalog):
+    ids = [f"nvidia-jetson-agx-orin-64gb-{w}w" for w in (15, 30, 50)] + ["nvidia-jetson-agx-orin-64gb"]
+    peaks = [catalog.get(i).peak_flops_per_s("int8") for i in ids]
+    assert peaks == sorted(peaks) and len(set(peaks)) == 4
+    # the 15 W mode caps the memory clock: no bandwidth is claimed for it
+    assert catalog.get(ids[0]).memory.bandwidth_bytes_per_s is None
+    assert catalog.get(ids[1]).memory.bandwidth_bytes_per_s == 204.8e9
