@@ -131,3 +131,21 @@ def test_agx_orin_modes_order_by_power(catalog):
     # the 15 W mode caps the memory clock: no bandwidth is claimed for it
     assert catalog.get(ids[0]).memory.bandwidth_bytes_per_s is None
     assert catalog.get(ids[1]).memory.bandwidth_bytes_per_s == 204.8e9
+
+
+def test_gb200_gpu_runs_the_b200_silicon_at_a_higher_power_limit(catalog):
+    gb200, b200 = catalog.get("nvidia-gb200"), catalog.get("nvidia-b200")
+    assert gb200.peak_flops_per_s("bf16") == 2500e12 and gb200.compute.bf16.matrix_sparse_flops_per_s == 5000e12
+    assert gb200.peak_flops_per_s("fp8") == 5000e12 and gb200.peak_flops_per_s("fp32") == 90e12
+    assert gb200.power.tdp_w == 1200 and b200.power.tdp_w == 1000
+    assert gb200.peak_flops_per_s("bf16") / b200.peak_flops_per_s("bf16") == pytest.approx(2500 / 2250)
+    assert gb200.gpu_link.domain_size == 72 and gb200.gpu_link.bandwidth_bytes_per_s == 1.8e12
+
+
+def test_b300_adds_memory_not_bf16_compute(catalog):
+    b300, b200 = catalog.get("nvidia-b300"), catalog.get("nvidia-b200")
+    assert b300.memory.capacity_bytes == 288 * GiB > b200.memory.capacity_bytes
+    assert b300.peak_flops_per_s("bf16") == 2250e12 == b200.peak_flops_per_s("bf16")
+    assert b300.peak_flops_per_s("fp8") == 4500e12
+    assert b300.peak_flops_per_s("int8") is None  # the tables read disagree; left out
+    assert b300.power.tdp_w == 1100
