@@ -149,3 +149,12 @@ def test_b300_adds_memory_not_bf16_compute(catalog):
     assert b300.peak_flops_per_s("fp8") == 4500e12
     assert b300.peak_flops_per_s("int8") is None  # the tables read disagree; left out
     assert b300.power.tdp_w == 1100
+
+
+@pytest.mark.parametrize("device_id,usable_bytes,ecc", [
+    ("nvidia-a100-80gb-pcie", 84974239744, True), ("nvidia-rtx-a6000", 51160023040, False),
+])
+def test_runtime_visible_memory_of_the_corpus_cards(catalog, device_id, usable_bytes, ecc):
+    card = catalog.get(device_id)
+    assert card.memory.usable_bytes == usable_bytes and card.memory.ecc is ecc
+    assert card.memory.runtime_bytes == usable_bytes < card.memory.capacity_bytes
