@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from roofline.errors import RooflineError
-from roofline.llm.model import SLIDING, LlmModel
+from roofline.llm.model import SLIDING, LlmModel, attention_of
 from roofline.workload.build import analyze
 from roofline.workload.dtypes import KV_FORMATS, QUANTISED_WEIGHTS, WEIGHT_FORMATS
 from roofline.workload.formulas import Cost
@@ -316,9 +316,9 @@ def trace_phase(llm: LlmModel, *, batch: int, query: int, past: int, dtype: str 
         return cached
     arch = llm.arch
     if depth == "kinds":
-        model, traced_types = llm.traced_model(dtype), arch.kinds
+        model, traced_types = llm.traced_model(dtype), [attention_of(k) for k in arch.kinds]
     elif depth == "full":
-        model, traced_types = llm.depth_model(dtype), arch.layer_types
+        model, traced_types = llm.depth_model(dtype), list(arch.layer_types)
     else:
         raise RooflineError(f"unknown depth {depth!r}: choose kinds or full")
     install_moe_substitute(model)
@@ -327,15 +327,16 @@ def trace_phase(llm: LlmModel, *, batch: int, query: int, past: int, dtype: str 
     kv_inputs = []
     for w in windows:
         cached_tokens = min(past, w - 1) if w else past
-        shape = (batch, arch.kv_heads, cached_tokens + query, arch.head_dim)
-        kv_inputs += [torch.empty(shape, dtype=torch_dtype, device="meta") for _ in range(2)]
+        for width in (arch.key_dim, arch.value_dim):
+            shape = (batch, arch.kv_cache_heads, cached_tokens + query, width)
+            kv_inputs.append(torch.empty(shape, dtype=torch_dtype, device="meta"))
     ids = torch.empty((batch, query), dtype=torch.long, device="meta")
     shape = PhaseShape("prefill" if past == 0 and query > 1 else "decode", batch, query, past)
     policy = ServingPricing(weights=weights, kv_dtype=kv_dtype, causal=shape.kind == "prefill")
     traced = analyze(PhaseModule(model, past, windows), (ids, *kv_inputs), name=f"hf:{llm.name}", policy=policy)
     per_op = policy.per_op
     if depth == "kinds":
-        picks = _compose(traced.ops, traced_types, arch.layer_types)
+        picks = _compose(traced.ops, arch.kinds, arch.layer_kinds)
     else:
         picks = [(i, None) for i in range(len(traced.ops))]
     idx = np.array([i for i, _ in picks], dtype=np.int64)

@@ -1,0 +1,97 @@
+"""Language-model presets: every shipped config builds, matches its published parameter count, and
+traces both serving phases on the meta device; DeepSeek-V3's latent KV cache sized by hand."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+pytest.importorskip("transformers")
+
+from roofline.llm.model import load_llm  # noqa: E402
+from roofline.llm.trace import trace_phase  # noqa: E402
+from roofline.sources.hf import PRESETS_DIR, list_presets  # noqa: E402
+
+NEW = ["llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b", "llama-3.2-3b", "qwen3-8b", "qwen3-30b-a3b",
+       "deepseek-v3", "gpt-oss-20b", "gpt-oss-120b", "gemma-2-2b", "gemma-3-1b", "phi-4"]
+EXISTING = ["llama-3-8b", "llama-3-70b", "llama-3.2-1b", "mistral-7b", "qwen2.5-7b", "mixtral-8x7b", "llama-2-7b"]
+
+
+def _provenance(name: str) -> dict:
+    return {k: v for k, v in json.loads((PRESETS_DIR / f"{name}.json").read_text()).items() if k.startswith("_")}
+
+
+@pytest.mark.parametrize("name", NEW + EXISTING)
+def test_preset_names_and_sources(name):
+    assert name in list_presets()
+    assert re.fullmatch(r"[a-z0-9.]+(-[a-z0-9.]+)*", name)
+    prov = _provenance(name)
+    assert str(prov["_source"]).startswith("https://")
+    assert prov["_published_params"] > 0
+
+
+@pytest.mark.parametrize("name", NEW + ["mixtral-8x7b"])
+def test_parameters_within_one_percent_of_published(name):
+    llm = load_llm(f"hf:{name}")
+    prov = llm.hf.provenance
+    counted = llm.parameters
+    assert counted.total == pytest.approx(prov["_published_params"], rel=0.01)
+    active = prov.get("_published_active_params")
+    if active:
+        assert llm.arch.is_moe
+        mine = counted.active - (counted.embedding if prov.get("_published_active_excludes_embedding") else 0)
+        # published active counts carry two significant digits (3.3B, 37B): within 2 %
+        assert mine == pytest.approx(active, rel=0.02)
+        assert counted.active < counted.total / 3
+    else:
+        assert counted.active == counted.total
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_preset_traces_prefill_and_decode_on_meta(name):
+    llm = load_llm(f"hf:{name}")
+    prefill = trace_phase(llm, batch=1, query=8, past=0)
+    step = trace_phase(llm, batch=1, query=1, past=16)
+    assert prefill.flops > step.flops > 0
+    # one decode step reads (at least) every weight of its active path, and appends one token of KV
+    assert step.bytes_by_category["weight"] > 0.9 * 2 * (llm.parameters.active - llm.parameters.embedding)
+    a = llm.arch
+    per_token = sum(1 for t in a.layer_types) * a.kv_elements_per_token * 2
+    assert step.bytes_by_category["kv_write"] == per_token
+    assert prefill.bytes_by_category["kv_write"] == 8 * per_token
+
+
+def test_deepseek_v3_layers_latent_attention_and_experts():
+    a = load_llm("hf:deepseek-v3").arch
+    assert a.latent_attention and a.is_moe
+    assert a.layers == 61
+    assert a.ffn_types.count("dense") == 3 and a.ffn_types[:3] == ("dense",) * 3
+    assert a.kinds == ("full_attention/dense", "full_attention/moe")
+    assert (a.kv_cache_heads, a.key_dim, a.value_dim) == (1, 512, 64)
+
+
+def test_deepseek_v3_kv_bytes_per_token_by_hand():
+    llm = load_llm("hf:deepseek-v3")
+    by_hand = 61 * (512 + 64) * 2  # layers x (kv_lora_rank + qk_rope_head_dim) x fp16 bytes = 70,272
+    assert llm.kv_cache_bytes(1, 1, 2.0) == by_hand
+    assert llm.kv_cache_bytes(1000, 3, 1.0) == 61 * 576 * 1000 * 3
+    # full heads would be 61 x 128 heads x (192 + 128) x 2 bytes, 71x more
+    assert 61 * 128 * (192 + 128) * 2 / by_hand > 70
+    step = trace_phase(llm, batch=1, query=1, past=100)
+    assert step.bytes_by_category["kv_write"] == by_hand
+    assert step.bytes_by_category["kv_read"] == by_hand * 101
+    fp8 = trace_phase(llm, batch=1, query=1, past=100, kv_dtype="fp8")
+    assert fp8.bytes_by_category["kv_read"] == by_hand * 101 // 2
+
+
+def test_sliding_window_presets_keep_their_windows():
+    g2 = load_llm("hf:gemma-2-2b").arch
+    assert g2.layer_types.count("sliding_attention") == 13 and g2.sliding_window == 4096
+    g3 = load_llm("hf:gemma-3-1b").arch
+    assert g3.layer_types.count("full_attention") == 4 and g3.sliding_window == 512
+    oss = load_llm("hf:gpt-oss-120b").arch
+    assert oss.layer_types.count("sliding_attention") == 18 and oss.sliding_window == 128
+    llm = load_llm("hf:gemma-3-1b")
+    per_token = 1 * 256 * 2 * 2  # one KV head x (K + V) x head_dim x fp16
+    assert llm.kv_cache_bytes(4096, 1, 2.0) == per_token * (4 * 4096 + 22 * 512)
