@@ -15,7 +15,7 @@ from roofline.sources.hf import HfConfig, build_causal_lm, load_config, prefill_
 FULL = "full_attention"
 SLIDING = "sliding_attention"
 
-# Activation dtypes the model can be built in (weights may be quantised separately).
+# Dtypes the model can be built (traced) in; serving precisions (fp8, fp4...) are in roofline.llm.precision.
 ACTIVATION_DTYPES = ("fp16", "bf16", "fp32")
 
 
