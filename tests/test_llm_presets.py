@@ -14,7 +14,7 @@ from roofline.llm.trace import trace_phase  # noqa: E402
 from roofline.sources.hf import PRESETS_DIR, list_presets  # noqa: E402
 
 NEW = ["llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b", "llama-3.2-3b", "qwen3-8b", "qwen3-30b-a3b",
-       "deepseek-v3", "gpt-oss-20b", "gpt-oss-120b", "gemma-2-2b", "gemma-3-1b", "phi-4"]
+       "deepseek-v3", "gpt-oss-20b", "gpt-oss-120b", "gemma-2-2b", "gemma-2-9b", "gemma-2-27b", "gemma-3-1b", "phi-4"]
 EXISTING = ["llama-3-8b", "llama-3-70b", "llama-3.2-1b", "mistral-7b", "qwen2.5-7b", "mixtral-8x7b", "llama-2-7b"]
 
 
@@ -95,3 +95,29 @@ def test_sliding_window_presets_keep_their_windows():
     llm = load_llm("hf:gemma-3-1b")
     per_token = 1 * 256 * 2 * 2  # one KV head x (K + V) x head_dim x fp16
     assert llm.kv_cache_bytes(4096, 1, 2.0) == per_token * (4 * 4096 + 22 * 512)
+
+
+TINY_DEEPSEEK = {
+    "model_type": "deepseek_v3", "architectures": ["DeepseekV3ForCausalLM"], "hidden_size": 64,
+    "intermediate_size": 96, "moe_intermediate_size": 16, "num_hidden_layers": 4, "first_k_dense_replace": 2,
+    "num_attention_heads": 4, "num_key_value_heads": 4, "n_routed_experts": 8, "n_shared_experts": 1,
+    "num_experts_per_tok": 2, "n_group": 2, "topk_group": 1, "kv_lora_rank": 16, "q_lora_rank": 24,
+    "qk_nope_head_dim": 8, "qk_rope_head_dim": 8, "v_head_dim": 8, "vocab_size": 128,
+    "max_position_embeddings": 512, "tie_word_embeddings": False,
+}
+
+
+def test_dense_and_expert_kinds_equal_the_full_depth_model(tmp_path):
+    path = tmp_path / "tiny-deepseek.json"
+    path.write_text(json.dumps(TINY_DEEPSEEK))
+    llm = load_llm(f"hf:{path}")
+    assert llm.arch.ffn_types == ("dense", "dense", "moe", "moe")
+    assert llm.parameters.total == sum(p.numel() for p in llm.full_model().parameters())
+    for batch, query, past in ((2, 12, 0), (3, 1, 20)):
+        kinds = trace_phase(llm, batch=batch, query=query, past=past)
+        full = trace_phase(llm, batch=batch, query=query, past=past, depth="full")
+        assert [(o.op, o.module, o.flops, o.bytes_read, o.bytes_written) for o in kinds.ops] == \
+            [(o.op, o.module, o.flops, o.bytes_read, o.bytes_written) for o in full.ops]
+        assert kinds.bytes_by_category == full.bytes_by_category
+    step = trace_phase(llm, batch=3, query=1, past=20)
+    assert step.bytes_by_category["kv_read"] == 4 * (16 + 8) * 21 * 3 * 2
