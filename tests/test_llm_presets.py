@@ -14,7 +14,7 @@ from roofline.llm.trace import trace_phase  # noqa: E402
 from roofline.sources.hf import PRESETS_DIR, list_presets  # noqa: E402
 
 NEW = ["llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b", "llama-3.2-3b", "qwen3-8b", "qwen3-30b-a3b",
-       "deepseek-v3", "gpt-oss-20b", "gpt-oss-120b", "gemma-2-2b", "gemma-2-9b", "gemma-2-27b", "gemma-3-1b", "phi-4"]
+       "deepseek-v3", "gpt-oss-20b", "gpt-oss-120b", "gemma-2-2b", "gemma-2-9b", "gemma-2-27b", "gemma-3-1b", "gemma-3-12b", "phi-4"]
 EXISTING = ["llama-3-8b", "llama-3-70b", "llama-3.2-1b", "mistral-7b", "qwen2.5-7b", "mixtral-8x7b", "llama-2-7b"]
 
 
@@ -90,6 +90,8 @@ def test_sliding_window_presets_keep_their_windows():
     assert g2.layer_types.count("sliding_attention") == 13 and g2.sliding_window == 4096
     g3 = load_llm("hf:gemma-3-1b").arch
     assert g3.layer_types.count("full_attention") == 4 and g3.sliding_window == 512
+    g12 = load_llm("hf:gemma-3-12b").arch
+    assert g12.layer_types.count("full_attention") == 8 and g12.sliding_window == 1024
     oss = load_llm("hf:gpt-oss-120b").arch
     assert oss.layer_types.count("sliding_attention") == 18 and oss.sliding_window == 128
     llm = load_llm("hf:gemma-3-1b")
