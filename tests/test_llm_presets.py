@@ -123,3 +123,17 @@ def test_dense_and_expert_kinds_equal_the_full_depth_model(tmp_path):
         assert kinds.bytes_by_category == full.bytes_by_category
     step = trace_phase(llm, batch=3, query=1, past=20)
     assert step.bytes_by_category["kv_read"] == 4 * (16 + 8) * 21 * 3 * 2
+
+
+def test_gpt_oss_attention_traced_fused_without_the_sink_column():
+    llm = load_llm("hf:gpt-oss-20b")
+    prefill = trace_phase(llm, batch=1, query=64, past=0)
+    attention = [op for op in prefill.ops if "scaled_dot_product" in op.op]
+    assert len(attention) == llm.arch.layers  # one fused attention op per layer, no softmax over a score matrix
+    assert not any(op.op.startswith("aten._softmax") and _LAYER_RE.search(op.module) and "self_attn" in op.module
+                   for op in prefill.ops)
+    full = trace_phase(llm, batch=1, query=64, past=0, depth="full")
+    assert full.flops == prefill.flops and full.bytes_by_category == prefill.bytes_by_category
+
+
+_LAYER_RE = re.compile(r"layers\.\d+")
