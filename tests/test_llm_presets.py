@@ -137,3 +137,16 @@ def test_gpt_oss_attention_traced_fused_without_the_sink_column():
 
 
 _LAYER_RE = re.compile(r"layers\.\d+")
+
+
+@pytest.mark.parametrize("name", ["mixtral-8x7b", "qwen3-30b-a3b"])
+def test_profile_of_a_mixture_of_experts_uses_the_experts_substitute(run_cli, name):
+    code, out, err = run_cli("profile", f"hf:{name}", "--input-shape", "1,16", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    llm = load_llm(f"hf:{name}")
+    assert data["params"] == llm.parameters.total
+    # 16 tokens through the active experts (2 FLOPs per active parameter and token), not every expert;
+    # the LM head runs for the last token only, attention over 16 tokens is small
+    active_flops = 2 * 16 * (llm.parameters.active - llm.parameters.embedding)
+    assert 0.8 * active_flops < data["flops"] < 1.05 * active_flops
