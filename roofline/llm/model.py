@@ -15,7 +15,7 @@ from roofline.sources.hf import HfConfig, build_causal_lm, load_config, prefill_
 FULL = "full_attention"
 SLIDING = "sliding_attention"
 
-# Activation dtypes the model can be built in (weights may be quantised separately).
+# Dtypes the model can be built (traced) in; serving precisions (fp8, fp4...) are in roofline.llm.precision.
 ACTIVATION_DTYPES = ("fp16", "bf16", "fp32")
 
 
@@ -41,15 +41,37 @@ class Architecture:
     experts: int | None  # routed experts per MoE layer (None: dense)
     experts_per_token: int | None
     tie_word_embeddings: bool
+    ffn_types: tuple[str, ...] = ()  # per layer: "dense" or "moe" (empty: all the same)
+    # What the KV cache holds per token and layer: ``kv_cache_heads`` x (``key_dim`` + ``value_dim``)
+    # entries. Standard attention: kv_heads x (head_dim + head_dim). Multi-head latent attention
+    # (DeepSeek-V2/V3): one compressed latent of kv_lora_rank plus the shared rotary key of
+    # qk_rope_head_dim, which is what transformers caches and what serving engines keep.
+    kv_cache_heads: int = 0
+    key_dim: int = 0
+    value_dim: int = 0
+    latent_attention: bool = False
 
     @property
     def is_moe(self) -> bool:
         return bool(self.experts) and bool(self.experts_per_token)
 
     @property
+    def layer_kinds(self) -> tuple[str, ...]:
+        """Per layer its kind: the attention type, followed by ``/dense`` or ``/moe`` when the model
+        mixes dense and mixture-of-experts feed-forward layers (DeepSeek-V3's first three layers)."""
+        if len(set(self.ffn_types)) > 1:
+            return tuple(f"{a}/{f}" for a, f in zip(self.layer_types, self.ffn_types))
+        return self.layer_types
+
+    @property
     def kinds(self) -> tuple[str, ...]:
         """Distinct layer kinds, in order of first appearance."""
-        return tuple(dict.fromkeys(self.layer_types))
+        return tuple(dict.fromkeys(self.layer_kinds))
+
+    @property
+    def kv_elements_per_token(self) -> int:
+        """KV-cache entries one token adds to one (full-attention) layer."""
+        return self.kv_cache_heads * (self.key_dim + self.value_dim)
 
     def kv_tokens(self, layer: int, context: int) -> int:
         """Tokens of context layer ``layer`` keeps in its KV cache (a sliding layer keeps its window)."""
@@ -60,7 +82,27 @@ class Architecture:
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["layer_types"] = list(self.layer_types)
+        out["ffn_types"] = list(self.ffn_types)
         return out
+
+
+def attention_of(kind: str) -> str:
+    """The attention type of a layer kind (``full_attention/moe`` -> ``full_attention``)."""
+    return kind.split("/")[0]
+
+
+def _ffn_types(text, layers: int, experts) -> tuple[str, ...]:
+    """Dense or mixture-of-experts feed-forward per layer, as the transformers implementations decide:
+    DeepSeek-V2/V3 keep the first ``first_k_dense_replace`` layers dense; Qwen-MoE models list dense
+    layers in ``mlp_only_layers`` and place experts every ``decoder_sparse_step`` layers."""
+    if not experts:
+        return tuple(["dense"] * layers)
+    first_dense = getattr(text, "first_k_dense_replace", None)
+    if first_dense is not None:
+        return tuple("dense" if i < int(first_dense) else "moe" for i in range(layers))
+    only = set(getattr(text, "mlp_only_layers", None) or [])
+    step = int(getattr(text, "decoder_sparse_step", None) or 1)
+    return tuple("dense" if i in only or (i + 1) % step else "moe" for i in range(layers))
 
 
 def _architecture(cfg) -> Architecture:
@@ -78,6 +120,11 @@ def _architecture(cfg) -> Architecture:
     experts = (getattr(text, "num_local_experts", None) or getattr(text, "num_experts", None)
                or getattr(text, "n_routed_experts", None))
     top_k = getattr(text, "num_experts_per_tok", None)
+    latent = getattr(text, "kv_lora_rank", None)
+    if latent:
+        kv_cache = (1, int(latent), int(getattr(text, "qk_rope_head_dim", 0) or 0))
+    else:
+        kv_cache = (kv_heads, int(head_dim), int(head_dim))
     return Architecture(
         model_type=str(cfg.model_type),
         layers=layers,
@@ -93,6 +140,11 @@ def _architecture(cfg) -> Architecture:
         experts=int(experts) if experts else None,
         experts_per_token=int(top_k) if top_k else None,
         tie_word_embeddings=bool(getattr(cfg, "tie_word_embeddings", False)),
+        ffn_types=_ffn_types(text, layers, experts),
+        kv_cache_heads=kv_cache[0],
+        key_dim=kv_cache[1],
+        value_dim=kv_cache[2],
+        latent_attention=bool(latent),
     )
 
 
@@ -148,11 +200,21 @@ class LlmModel:
         if model is None:
             kinds = self.arch.kinds
             overrides: dict[str, Any] = {"num_hidden_layers": len(kinds)}
-            if getattr(self.config.get_text_config() if hasattr(self.config, "get_text_config") else self.config,
-                       "layer_types", None):
-                overrides["layer_types"] = list(kinds)
+            text = self.config.get_text_config() if hasattr(self.config, "get_text_config") else self.config
+            if getattr(text, "layer_types", None):
+                overrides["layer_types"] = [attention_of(k) for k in kinds]
+            dense = [j for j, k in enumerate(kinds) if k.endswith("/dense")]
+            if len(set(self.arch.ffn_types)) > 1:
+                if getattr(text, "first_k_dense_replace", None) is not None:
+                    if dense != list(range(len(dense))):
+                        raise RooflineError(f"hf:{self.name}: dense layers after expert layers cannot be cut "
+                                            "to one layer per kind (first_k_dense_replace)")
+                    overrides["first_k_dense_replace"] = len(dense)
+                else:
+                    overrides["mlp_only_layers"] = dense
+                    overrides["decoder_sparse_step"] = 1
             cfg = pretrained_config(self.hf, **overrides)
-            model = build_causal_lm(cfg, dtype=dtype)
+            model = _fused_attention(build_causal_lm(cfg, dtype=dtype))
             self._modules[key] = model
         return model
 
@@ -161,7 +223,7 @@ class LlmModel:
         key = f"full:{dtype}"
         model = self._modules.get(key)
         if model is None:
-            model = build_causal_lm(self.config, dtype=dtype)
+            model = _fused_attention(build_causal_lm(self.config, dtype=dtype))
             self._modules[key] = model
         return model
 
@@ -180,7 +242,7 @@ class LlmModel:
         if table is not None:
             return table
         model = self.traced_model("fp16")
-        counts = {j: sum(1 for t in self.arch.layer_types if t == kind) for j, kind in enumerate(self.arch.kinds)}
+        counts = {j: sum(1 for t in self.arch.layer_kinds if t == kind) for j, kind in enumerate(self.arch.kinds)}
         layer = re.compile(r"(?:^|\.)layers\.(\d+)(?=\.|$)")
         table = []
         seen: set[int] = set()
@@ -225,10 +287,31 @@ class LlmModel:
                                      f"{limit:,} (max_position_embeddings)")
 
     def kv_cache_bytes(self, context: int, batch: int, kv_bytes_per_element: float) -> int:
-        """2 (K and V) x layers x kv_heads x head_dim x context x batch x bytes, per layer's window."""
+        """Entries per token (2 x kv_heads x head_dim; multi-head latent attention: kv_lora_rank +
+        qk_rope_head_dim) x layers x context x batch x bytes, per layer's window."""
         a = self.arch
         tokens = sum(a.kv_tokens(i, context) for i in range(a.layers))
-        return int(math.ceil(2 * tokens * a.kv_heads * a.head_dim * batch * kv_bytes_per_element))
+        return int(math.ceil(tokens * a.kv_elements_per_token * batch * kv_bytes_per_element))
+
+
+# Architectures transformers builds only with its eager attention for a term that fused kernels
+# handle and that costs next to nothing: gpt-oss's attention sinks (one learned logit per head,
+# an extra softmax column). They are traced with fused SDPA, which leaves the sink out, so the
+# attention matrix is not materialised (serving engines run them in flash kernels). Gemma 2's
+# soft-capped logits are not substituted: SDPA rejects the soft-cap.
+SDPA_SUBSTITUTE = frozenset({"gpt_oss"})
+
+
+def _fused_attention(model):
+    """Switch an eager-only model of SDPA_SUBSTITUTE to fused SDPA for tracing."""
+    config = getattr(model, "config", None)
+    if config is None or getattr(config, "model_type", None) not in SDPA_SUBSTITUTE:
+        return model
+    for module in model.modules():
+        cfg = getattr(module, "config", None)
+        if cfg is not None and getattr(cfg, "_attn_implementation", None) == "eager":
+            cfg._attn_implementation = "sdpa"
+    return model
 
 
 def _is_routed_expert(name: str, p, arch: Architecture) -> bool:
@@ -247,5 +330,5 @@ def load_llm(spec: str) -> LlmModel:
     return LlmModel(hf, cfg, _architecture(cfg))
 
 
-__all__ = ["LlmModel", "Architecture", "ParameterCount", "load_llm", "ContextLengthError", "FULL", "SLIDING",
+__all__ = ["LlmModel", "Architecture", "attention_of", "ParameterCount", "load_llm", "ContextLengthError", "FULL", "SLIDING",
            "ACTIVATION_DTYPES"]

@@ -24,10 +24,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from roofline.errors import RooflineError
-from roofline.llm.model import ACTIVATION_DTYPES, LlmModel, load_llm
-from roofline.llm.trace import interpolate, parse_format, phase_shape, trace_phase, weight_bytes
+from roofline.llm.model import LlmModel, load_llm
+from roofline.llm.precision import KV_BYTES, resolve_precision
+from roofline.llm.trace import interpolate, phase_shape, trace_phase, weight_bytes
 from roofline.scenario import SERVING, Phase, PhaseSample, Scenario
-from roofline.workload.dtypes import KV_FORMATS, QUANTISED_WEIGHTS, WEIGHT_FORMATS
 
 DECODE_SAMPLES = 5
 
@@ -42,8 +42,8 @@ class LlmRequest:
     prompt: int = DEFAULT_PROMPT
     generate: int = DEFAULT_GENERATE
     batch: int = 1
-    dtype: str = "fp16"  # activations (and matmul math)
-    weights: str = "fp16"  # weight format: the activation dtype, or int8/int4 weight-only
+    dtype: str = "fp16"  # activations (and matmul math): fp16, bf16, fp32, fp8
+    weights: str = "fp16"  # weight format (roofline.llm.precision): the activation dtype, fp8, int8, int4, nvfp4...
     kv_dtype: str = "fp16"
 
     @property
@@ -63,18 +63,7 @@ def make_request(*, prompt: int | None = None, generate: int | None = None, batc
     for name, value in (("prompt", prompt), ("generate", generate), ("batch", batch)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise RooflineError(f"--{name} must be a positive integer, got {value!r}")
-    act_table = {k: WEIGHT_FORMATS[k] for k in ACTIVATION_DTYPES}
-    weights_key = parse_format(weights, WEIGHT_FORMATS, "weight format", "") if weights else None
-    if dtype is None:
-        dtype_key = weights_key if weights_key in act_table else "fp16"
-    else:
-        dtype_key = parse_format(dtype, act_table, "activation dtype (weight-only int8/int4: use --weights)", "fp16")
-    if weights_key is None:
-        weights_key = dtype_key
-    elif weights_key not in QUANTISED_WEIGHTS and weights_key != dtype_key:
-        raise RooflineError(f"--weights {weights_key} with --dtype {dtype_key}: floating-point weights run in the "
-                            "activation dtype; give one of them, or --weights int8/int4 for weight-only quantisation")
-    kv_key = parse_format(kv_dtype, KV_FORMATS, "KV cache dtype", dtype_key)
+    dtype_key, weights_key, kv_key = resolve_precision(dtype, weights, kv_dtype)
     return LlmRequest(prompt, generate, batch, dtype_key, weights_key, kv_key)
 
 
@@ -111,7 +100,7 @@ def serving_scenario(model: str | LlmModel, request: LlmRequest | None = None) -
         Phase("decode", float(request.generate - 1), tuple(PhaseSample(s, p) for s, p in zip(shares, points)),
               {"tokens": request.batch, "kv_length": int(round(mean_kv))}),
     )
-    kv = llm.kv_cache_bytes(request.context, request.batch, KV_FORMATS[request.kv_dtype])
+    kv = llm.kv_cache_bytes(request.context, request.batch, KV_BYTES[request.kv_dtype])
     scenario = Scenario(
         model=f"hf:{llm.name}", kind=SERVING, phases=phases, batch=request.batch, dtype=request.dtype, unit="token",
         units_per_run=float(request.batch * request.generate), requests_per_run=request.batch,

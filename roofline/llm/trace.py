@@ -45,12 +45,12 @@ import torch
 from torch import nn
 
 from roofline.errors import RooflineError
-from roofline.llm.model import SLIDING, LlmModel
+from roofline.llm.model import SLIDING, LlmModel, attention_of
 from roofline.workload.build import analyze
-from roofline.workload.dtypes import KV_FORMATS, QUANTISED_WEIGHTS, WEIGHT_FORMATS
+from roofline.llm.precision import BUILD_DTYPE, KV_BYTES, STORAGE_DTYPE, WEIGHT_BYTES, is_quantised, matmul_dtype
 from roofline.workload.formulas import Cost
 from roofline.workload.pricing import PricingPolicy
-from roofline.workload.types import MATMUL_CLASSES, OpRecord, Workload
+from roofline.workload.types import MATMUL_CLASSES, OpClass, OpRecord, Workload
 
 _LAYER = re.compile(r"(?:^|\.)layers\.(\d+)(?=\.|$)")
 _WRAPPER = "lm."
@@ -213,10 +213,10 @@ class ServingPricing(PricingPolicy):
     rows, causal attention's unmasked FLOPs; weights and KV entries are booked per op by category,
     and the cache tensors are not activations (the KV cache is sized on its own)."""
 
-    def __init__(self, *, weights: str, kv_dtype: str, causal: bool, ops: int = 0):
-        self.weight_format = WEIGHT_FORMATS[weights]
-        self.quantised = weights in QUANTISED_WEIGHTS
-        self.kv_bytes = KV_FORMATS[kv_dtype]
+    def __init__(self, *, weights: str, kv_dtype: str, causal: bool, dtype: str = "fp16", ops: int = 0):
+        self.weight_format = WEIGHT_BYTES[weights]
+        self.quantised = is_quantised(weights, dtype)
+        self.kv_bytes = KV_BYTES[kv_dtype]
         self.causal = causal
         self.kv: set[int] = set()
         self.per_op: dict[str, np.ndarray] = {}
@@ -308,17 +308,20 @@ def trace_phase(llm: LlmModel, *, batch: int, query: int, past: int, dtype: str 
     if batch < 1 or query < 1 or past < 0:
         raise RooflineError(f"batch and new tokens must be positive, past non-negative (got batch {batch}, "
                             f"tokens {query}, past {past})")
-    weights = weights or dtype
-    kv_dtype = kv_dtype or dtype
+    weights = weights or ("fp8" if dtype == "fp8" else dtype)
+    kv_dtype = kv_dtype or STORAGE_DTYPE.get(dtype, dtype)
     key = ("phase", batch, query, past, dtype, weights, kv_dtype, depth)
     cached = llm.cache.get(key)
     if cached is not None:
         return cached
     arch = llm.arch
+    if dtype not in BUILD_DTYPE or weights not in WEIGHT_BYTES or kv_dtype not in KV_BYTES:
+        raise RooflineError(f"unsupported precision: dtype {dtype!r}, weights {weights!r}, KV {kv_dtype!r}")
+    build = BUILD_DTYPE[dtype]
     if depth == "kinds":
-        model, traced_types = llm.traced_model(dtype), arch.kinds
+        model, traced_types = llm.traced_model(build), [attention_of(k) for k in arch.kinds]
     elif depth == "full":
-        model, traced_types = llm.depth_model(dtype), arch.layer_types
+        model, traced_types = llm.depth_model(build), list(arch.layer_types)
     else:
         raise RooflineError(f"unknown depth {depth!r}: choose kinds or full")
     install_moe_substitute(model)
@@ -327,15 +330,16 @@ def trace_phase(llm: LlmModel, *, batch: int, query: int, past: int, dtype: str 
     kv_inputs = []
     for w in windows:
         cached_tokens = min(past, w - 1) if w else past
-        shape = (batch, arch.kv_heads, cached_tokens + query, arch.head_dim)
-        kv_inputs += [torch.empty(shape, dtype=torch_dtype, device="meta") for _ in range(2)]
+        for width in (arch.key_dim, arch.value_dim):
+            shape = (batch, arch.kv_cache_heads, cached_tokens + query, width)
+            kv_inputs.append(torch.empty(shape, dtype=torch_dtype, device="meta"))
     ids = torch.empty((batch, query), dtype=torch.long, device="meta")
     shape = PhaseShape("prefill" if past == 0 and query > 1 else "decode", batch, query, past)
-    policy = ServingPricing(weights=weights, kv_dtype=kv_dtype, causal=shape.kind == "prefill")
+    policy = ServingPricing(weights=weights, kv_dtype=kv_dtype, causal=shape.kind == "prefill", dtype=dtype)
     traced = analyze(PhaseModule(model, past, windows), (ids, *kv_inputs), name=f"hf:{llm.name}", policy=policy)
     per_op = policy.per_op
     if depth == "kinds":
-        picks = _compose(traced.ops, traced_types, arch.layer_types)
+        picks = _compose(traced.ops, arch.kinds, arch.layer_kinds)
     else:
         picks = [(i, None) for i in range(len(traced.ops))]
     idx = np.array([i for i, _ in picks], dtype=np.int64)
@@ -344,6 +348,8 @@ def trace_phase(llm: LlmModel, *, batch: int, query: int, past: int, dtype: str 
     # whole model (and cache) streams through, so they come from a cache level only if all of it fits.
     streamed = weight_bytes(llm, dtype=dtype, weights=weights) + int(categories["kv_read"].sum()
                                                                       + categories["kv_write"].sum())
+    # FP8 activations: the decoder layers' weight matmuls run on FP8 tensor cores
+    math = matmul_dtype(dtype)
     ops = []
     for n, (i, layer) in enumerate(picks):
         op = traced.ops[i]
@@ -352,7 +358,11 @@ def trace_phase(llm: LlmModel, *, batch: int, query: int, past: int, dtype: str 
         if layer is not None and depth == "kinds":
             j = _layer_of(op.module)
             module = _LAYER.sub(lambda m: m.group(0).replace(f"layers.{j}", f"layers.{layer}"), op.module, count=1)
-        ops.append(replace(op, index=n, module=module,
+        op_dtype = op.dtype
+        if math != op.dtype and op.op_class == OpClass.MATMUL and categories["weight"][n] and \
+                _LAYER.search(op.module) is not None:
+            op_dtype = math
+        ops.append(replace(op, index=n, module=module, dtype=op_dtype,
                            working_set_bytes=max(op.working_set_bytes, streamed) if touches else op.working_set_bytes))
     result = _phase_workload(llm, shape, ops, {c: round(float(a.sum())) for c, a in categories.items()},
                              traced.peak_activation_bytes, dtype=dtype, weights=weights,
@@ -420,9 +430,9 @@ def interpolate(llm: LlmModel, a: Workload, b: Workload, past: int) -> Workload:
 def weight_bytes(llm: LlmModel, *, dtype: str, weights: str | None = None) -> int:
     """Bytes of the model's weights: decoder-layer matrices in the weight format, the rest
     (embeddings, norms, LM head) in the activation dtype; buffers at their own size."""
-    weights = weights or dtype
-    act = WEIGHT_FORMATS[dtype]
-    fmt = WEIGHT_FORMATS[weights]
+    weights = weights or ("fp8" if dtype == "fp8" else dtype)
+    act = WEIGHT_BYTES[STORAGE_DTYPE[dtype]]
+    fmt = WEIGHT_BYTES[weights]
     total = 0.0
     for name, numel, dim, itemsize, repeat, is_param in llm.tensor_table():
         if not is_param:
