@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from roofline.catalog import CLOCK_BASES, DEFAULT_CLOCK_BASIS, DeviceSpec, load_catalog
 from roofline.errors import CatalogError
@@ -43,7 +44,7 @@ def test_missing_all_core_figure_falls_back_to_base_and_says_so():
 
 
 def test_all_core_figure_below_base_is_refused():
-    with pytest.raises(Exception, match="all_core_boost.vector .* is below the base-clock"):
+    with pytest.raises(ValidationError, match="all_core_boost.vector .* is below the base-clock"):
         _cpu(vector="256 GFLOPS", all_core_boost={"vector": "200 GFLOPS"})
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from pydantic import ValidationError
 import yaml
 
 from roofline.catalog import DeviceSpec, load_catalog
@@ -28,21 +29,21 @@ def test_per_device_price_is_derived_from_the_instance_price():
 
 
 def test_inconsistent_prices_are_refused():
-    with pytest.raises(Exception, match="does not match instance_usd_per_hour"):
+    with pytest.raises(ValidationError, match="does not match instance_usd_per_hour"):
         _gpu([{**OFFER, "usd_per_hour": 12.0}])
 
 
 def test_an_entry_needs_a_price():
-    with pytest.raises(Exception, match="needs instance_usd_per_hour and devices"):
+    with pytest.raises(ValidationError, match="needs instance_usd_per_hour and devices"):
         _gpu([{"provider": "AWS", "instance": "p5.48xlarge", "source": "https://example.com"}])
 
 
 def test_the_entry_source_backs_its_numbers_and_must_be_a_url():
     no_source = {k: v for k, v in OFFER.items() if k != "source"}
-    with pytest.raises(Exception, match=r"price\.cloud\[0\]\.instance_usd_per_hour: no source"):
+    with pytest.raises(ValidationError, match=r"price\.cloud\[0\]\.instance_usd_per_hour: no source"):
         _gpu([no_source])
     _gpu([no_source], fields=("memory", "price.cloud"))  # a device-level source works too
-    with pytest.raises(Exception, match="source must be an http"):
+    with pytest.raises(ValidationError, match="source must be an http"):
         _gpu([{**OFFER, "source": "aws pricing page"}])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from pydantic import ValidationError
 
 from roofline.catalog import CatalogFileError, DeviceSpec, load_catalog
 from roofline.errors import CatalogError
@@ -59,9 +60,9 @@ def test_compose_sums_the_member_gpus(catalog):
 
 def test_system_needs_its_block_and_the_block_needs_the_kind():
     base = {"id": "s", "name": "S", "vendor": "V", "sources": [{"url": "https://example.com", "title": "t", "fields": ["system"]}]}
-    with pytest.raises(Exception, match="a system: block goes with kind: system"):
+    with pytest.raises(ValidationError, match="a system: block goes with kind: system"):
         DeviceSpec.from_yaml_dict({**base, "kind": "system"})
-    with pytest.raises(Exception, match="a system: block goes with kind: system"):
+    with pytest.raises(ValidationError, match="a system: block goes with kind: system"):
         DeviceSpec.from_yaml_dict({**base, "kind": "gpu", "system": {"gpu": "x", "count": 2}})
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from roofline.catalog import DeviceSpec, load_catalog
 from roofline.predict.memory import memory_fit, usable_memory
@@ -22,12 +23,12 @@ def test_usable_parses_binary_and_decimal_units():
 
 
 def test_usable_above_capacity_is_refused():
-    with pytest.raises(Exception, match="usable memory .* is larger than the capacity"):
+    with pytest.raises(ValidationError, match="usable memory .* is larger than the capacity"):
         _device(capacity="80 GB", usable="81 GiB")
 
 
 def test_usable_needs_a_source():
-    with pytest.raises(Exception, match="memory.usable: no source backs this number"):
+    with pytest.raises(ValidationError, match="memory.usable: no source backs this number"):
         DeviceSpec.from_yaml_dict({
             "id": "x", "name": "X", "vendor": "V", "kind": "gpu",
             "memory": {"capacity": "8 GiB", "usable": "7 GiB"},
@@ -36,7 +37,7 @@ def test_usable_needs_a_source():
 
 
 def test_ecc_is_a_boolean():
-    with pytest.raises(Exception, match="valid boolean"):
+    with pytest.raises(ValidationError, match="valid boolean"):
         _device(capacity="8 GiB", ecc="on")
 
 

@@ -253,5 +253,5 @@ def test_malformed_calibration_records_are_refused(change, message) -> None:
     record = {"schema": SCHEMA, "roofline_version": "0.1.0", "device": "cpu", "threads": 2, "plan": "quick",
               "host": {"cpu_model": "x", "logical_cpus": 2, "threads": 2, "torch_version": "2.14.1",
                        "date_utc": "2026-11-28T00:00:00+00:00"}, **change}
-    with pytest.raises(Exception, match=re.escape(message)):
+    with pytest.raises(ValidationError, match=re.escape(message)):
         DeviceSpec.from_yaml_dict(_base(calibration={"eager": record}))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from roofline.catalog import DEFAULT_HOST_MEMORY_BYTES, DeviceSpec, assumed_system_memory, load_catalog
 from roofline.errors import CatalogError
@@ -43,7 +44,7 @@ def test_installed_capacity_in_a_device_file_wins_over_the_default():
 
 
 def test_capacity_above_the_maximum_is_refused():
-    with pytest.raises(Exception, match="larger than max_capacity"):
+    with pytest.raises(ValidationError, match="larger than max_capacity"):
         _cpu(capacity="8 TB", max_capacity="6 TB")
 
 

@@ -12,9 +12,11 @@ def test_rank_json_shape(run_cli):
     assert code == 0, err
     data = json.loads(out)
     assert data["ranked"] and data["excluded"] is not None
-    first = data["ranked"][0]
-    for key in ("device", "latency_s", "throughput_per_s", "energy_j", "bound", "tier"):
-        assert key in first
+    for row in data["ranked"]:
+        assert row["throughput_per_s"] == pytest.approx(row["batch"] / row["latency_s"])
+        assert row["bound"] in ("compute", "memory", "overhead") and row["tier"] in ("datasheet", "calibrated")
+        if row["energy_j"] is not None:
+            assert row["energy_j"] == pytest.approx(row["latency_s"] * row["power_w"])
     assert all(e["device"] and e["category"] and e["detail"] for e in data["excluded"])
     latencies = [r["latency_s"] for r in data["ranked"]]
     assert latencies == sorted(latencies)

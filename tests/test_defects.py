@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from pydantic import ValidationError
 import torch
 from torch import nn
 
@@ -114,7 +115,7 @@ def test_report_on_a_language_model_shows_serving_figures(run_cli, tmp_path):
 
 def test_an_older_calibration_record_asks_for_a_new_calibration():
     old = {"schema": "roofline.calibration/1", "device": "cpu", "threads": 1, "plan": "quick"}
-    with pytest.raises(Exception, match="run `roofline calibrate` again"):
+    with pytest.raises(ValidationError, match="run `roofline calibrate` again"):
         _device(calibration={"eager": old})
 
 

@@ -238,9 +238,10 @@ def test_memory_bound_decode_never_beats_bandwidth(catalog, llama8b):
         p = estimate(llama8b, device, request)
         bw = device.memory.bandwidth_bytes_per_s
         assert p.metrics["tokens_per_s_per_sequence"] <= bw / w
-        for tier in ("sol",):
-            sol = estimate(llama8b, device, request, tier=tier)
-            assert sol.metrics["tokens_per_s"] <= bw / w
+        for tier in ("sol", "datasheet"):
+            e = estimate(llama8b, device, request, tier=tier)
+            assert e.tier == {"sol": "speed-of-light", "datasheet": "datasheet"}[tier]
+            assert e.metrics["tokens_per_s"] <= bw / w
         checked += 1
     assert checked == 6
 

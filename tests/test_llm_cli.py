@@ -23,7 +23,7 @@ def test_rank_llama_3_8b_is_sane(run_cli):
     assert all("HBM" in (catalog.get(d).memory.type or "") for d in top), top
     assert "nvidia-b200" in top and "nvidia-h200-sxm" in top
     for r in ranked:
-        assert 0 < r["ttft_s"] < 60 and 0 < r["tpot_s"] < 1
+        assert 0 < r["ttft_s"] < 600 and 0 < r["tpot_s"] < 5
         assert r["memory"]["fits"] is not False
     excluded = {e["device"]: e for e in data["excluded"]}
     assert excluded["raspberry-pi-5"]["category"] == "memory"

@@ -24,6 +24,14 @@ def plan(model, *, input_shape, electricity_usd_per_kwh=0.15, years=3.0, **kw):
 def sweep(model, *, input_shape, **kw):
     return _sweep(model, options=ModelOptions(input_shape=input_shape), **kw)
 
+
+@pytest.fixture(autouse=True)
+def datasheet_defaults(monkeypatch):
+    """These hand-derived cases use the documented kind-keyed defaults (docs/methodology.md), not the engine fit."""
+    import roofline.predict.engines as engines
+
+    monkeypatch.setattr(engines, "fitted", lambda: None)
+
 SOURCE = [{"document": "synthetic test device", "title": "hand-made", "fields": ["compute", "memory", "power",
                                                                                    "price"]}]
 

@@ -10,6 +10,14 @@ import roofline
 from roofline.catalog import DeviceSpec
 from roofline.predict import DeviceUnusable, predict
 
+
+@pytest.fixture(autouse=True)
+def datasheet_defaults(monkeypatch):
+    """These hand-derived cases use the documented kind-keyed defaults (docs/methodology.md), not the engine fit."""
+    import roofline.predict.engines as engines
+
+    monkeypatch.setattr(engines, "fitted", lambda: None)
+
 SOURCE = [{"document": "synthetic test device", "title": "hand-made", "fields": [
     "compute", "memory", "power", "price"]}]
 
@@ -138,17 +146,23 @@ def test_more_flops_or_bandwidth_never_slower(matmul_workload, fp32, bandwidth, 
     faster_memory = predict(matmul_workload, synthetic(fp32=f"{fp32} FLOPS", bandwidth=f"{bandwidth * factor} B/s"))
     assert faster_compute.latency_s <= base.latency_s * (1 + 1e-12)
     assert faster_memory.latency_s <= base.latency_s * (1 + 1e-12)
-    assert base.energy_j is not None and base.energy_j >= 0
+    # energy = latency x power, the power between the idle figure and the TDP (synthetic: 100 W, idle 30 % of it)
+    assert base.energy.power_w == pytest.approx(base.energy_j / base.latency_s)
+    assert base.energy.idle_w <= base.energy.power_w <= base.energy.load_w
 
 
 @settings(max_examples=15, deadline=None)
 @given(small=st.integers(min_value=1, max_value=8), extra=st.integers(min_value=0, max_value=8))
-def test_larger_batch_never_lowers_flops(small, extra):
+def test_flops_scale_linearly_with_batch(small, extra):
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 10))
     a = roofline.analyze(model, (small, 3, 8, 8))
     b = roofline.analyze(model, (small + extra, 3, 8, 8))
-    assert b.flops >= a.flops
-    assert predict(b, synthetic()).energy_j >= 0
+    # every op here is per sample: FLOPs and MACs are exactly proportional to the batch
+    assert b.flops * small == a.flops * (small + extra)
+    assert b.macs * small == a.macs * (small + extra)
+    assert a.macs == small * (8 * 6 * 6 * 3 * 3 * 3 + 8 * 6 * 6 * 10)  # conv + linear, by hand
+    p = predict(b, synthetic())
+    assert p.energy_j == pytest.approx(p.latency_s * p.energy.power_w)
 
 
 # ------------------------------------------------------------------ catalog sanity
@@ -164,9 +178,8 @@ def test_resnet50_rank_order_is_sane(catalog):
     w = roofline.analyze(roofline.load_model("resnet50").model, (1, 3, 224, 224))
     result = roofline.rank(w, catalog)
     ids = [r.estimate.device for r in result.ranked]
-    datacenter = {"nvidia-h100-sxm", "nvidia-h100-pcie", "nvidia-h200-sxm", "nvidia-b200", "amd-mi300x",
-                  "amd-mi325x", "nvidia-a100-80gb-sxm", "nvidia-a100-40gb-sxm"}
-    assert set(ids[:3]) <= datacenter
+    # the fastest at batch 1 are datacenter parts with HBM
+    assert all("HBM" in (catalog.get(i).memory.type or "") for i in ids[:3]), ids[:3]
     pis = [i for i in ids if i.startswith("raspberry-pi")]
     assert pis and ids[-len(pis):] == pis or set(ids[-2:]) <= set(pis) | {"nvidia-jetson-nano"}
     ranked = [r.estimate for r in result.ranked]

@@ -11,6 +11,7 @@ from typing import Any
 
 from roofline.errors import RooflineError
 from roofline.sources.hf import HfConfig, build_causal_lm, load_config, prefill_module, pretrained_config
+from roofline.sources.hf_substitutes import fused_attention
 
 FULL = "full_attention"
 SLIDING = "sliding_attention"
@@ -214,7 +215,7 @@ class LlmModel:
                     overrides["mlp_only_layers"] = dense
                     overrides["decoder_sparse_step"] = 1
             cfg = pretrained_config(self.hf, **overrides)
-            model = _fused_attention(build_causal_lm(cfg, dtype=dtype))
+            model = fused_attention(build_causal_lm(cfg, dtype=dtype))
             self._modules[key] = model
         return model
 
@@ -223,7 +224,7 @@ class LlmModel:
         key = f"full:{dtype}"
         model = self._modules.get(key)
         if model is None:
-            model = _fused_attention(build_causal_lm(self.config, dtype=dtype))
+            model = fused_attention(build_causal_lm(self.config, dtype=dtype))
             self._modules[key] = model
         return model
 
@@ -292,26 +293,6 @@ class LlmModel:
         a = self.arch
         tokens = sum(a.kv_tokens(i, context) for i in range(a.layers))
         return int(math.ceil(tokens * a.kv_elements_per_token * batch * kv_bytes_per_element))
-
-
-# Architectures transformers builds only with its eager attention for a term that fused kernels
-# handle and that costs next to nothing: gpt-oss's attention sinks (one learned logit per head,
-# an extra softmax column). They are traced with fused SDPA, which leaves the sink out, so the
-# attention matrix is not materialised (serving engines run them in flash kernels). Gemma 2's
-# soft-capped logits are not substituted: SDPA rejects the soft-cap.
-SDPA_SUBSTITUTE = frozenset({"gpt_oss"})
-
-
-def _fused_attention(model):
-    """Switch an eager-only model of SDPA_SUBSTITUTE to fused SDPA for tracing."""
-    config = getattr(model, "config", None)
-    if config is None or getattr(config, "model_type", None) not in SDPA_SUBSTITUTE:
-        return model
-    for module in model.modules():
-        cfg = getattr(module, "config", None)
-        if cfg is not None and getattr(cfg, "_attn_implementation", None) == "eager":
-            cfg._attn_implementation = "sdpa"
-    return model
 
 
 def _is_routed_expert(name: str, p, arch: Architecture) -> bool:

@@ -392,9 +392,10 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
                     mask = mask & ~arrays.fused
                     if not mask.any():
                         continue
-            if found is None and device.kind == "accelerator" and model.fused_bytes and \
+            if found is None and not is_matrix and device.kind == "accelerator" and model.fused_bytes and \
                     device.host_link.bandwidth_bytes_per_s and device.peak_flops_by_dtype():
-                # an NPU graph compiler leaves the ops its array cannot run to the host CPU
+                # an NPU graph compiler leaves the few vector ops its array cannot run to the host CPU; a graph
+                # whose matrix math the array cannot run is not an NPU graph at all (excluded below)
                 on_host |= mask
                 peak[mask] = np.inf
                 continue

@@ -210,12 +210,11 @@ def build(spec: str):
     """
     from roofline.sources.torchvision_models import BuiltModel
 
-    from roofline.llm.model import _fused_attention
-    from roofline.llm.trace import install_moe_substitute
+    from roofline.sources.hf_substitutes import fused_attention, install_moe_substitute
 
     hf = load_config(spec)
     cfg = pretrained_config(hf)
-    lm = _fused_attention(build_causal_lm(cfg, dtype="fp16"))
+    lm = fused_attention(build_causal_lm(cfg, dtype="fp16"))
     install_moe_substitute(lm)  # mixture of experts: the shape-only experts dispatch (docs/llm.md)
     module = prefill_module(lm)
     return BuiltModel(module, f"hf:{hf.name}", (1, 128), {"source": hf.source, "model_type": cfg.model_type})
