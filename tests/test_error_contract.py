@@ -60,6 +60,7 @@ CASES = [
     ("report-bad-budget", ["report", "resnet18", "--out", "{tmp}/r.md", "--budget", "lots"]),
     ("report-second-model-unknown", ["report", "resnet18", "nosuchmodel", "--out", "{tmp}/r.html"]),
     ("report-no-model", ["report", "--out", "{tmp}/r.html"]),
+    ("report-jobs-zero", ["report", "resnet18", "mobilenet_v3_small", "--json", "--jobs", "0"]),
     # devices
     ("devices-list-bad-kind", ["devices", "list", "--kind", "tpu"]),
     ("devices-list-missing-catalog", ["devices", "list", "--catalog", "{tmp}/nowhere"]),

@@ -67,7 +67,30 @@ def usage_message(exc: click.ClickException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    """Entry point: user errors become one line on stderr and exit code 2, never a traceback.
+
+    Called without ``argv`` (the ``roofline`` command), a process that imported torch ends as soon
+    as its output is flushed: the interpreter's teardown of torch's modules takes about a second and
+    does nothing for a command that has finished.
+    """
+    code = _main(argv)
+    if argv is None and "torch" in sys.modules:
+        _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> None:
+    import os
+
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+    os._exit(code)
+
+
+def _main(argv: list[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
