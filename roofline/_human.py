@@ -22,6 +22,20 @@ def seconds(value: float | None) -> str:
     return scaled(value, "s")
 
 
+def per_second(value: float | None) -> str:
+    """A rate without a silent zero: 1234.5 -> '1,234.5', 0.0123 -> '0.0123' (three significant
+    digits below 10); None or non-finite -> '-'."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    if value == 0:
+        return "0"
+    if abs(value) >= 1e5:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:,.1f}"
+    return f"{value:.3g}"
+
+
 def table(title: str | None, columns: Iterable[tuple[str, str]], rows: Iterable[Iterable[Any]]) -> Any:
     """columns: (header, justify)."""
     from rich.table import Table

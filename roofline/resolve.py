@@ -57,6 +57,7 @@ class ScenarioSource:
         self._llm = None
         self._module = None
         self._default_shape = None
+        self._stride = None
         if isinstance(model, Scenario) or isinstance(model, Workload):
             if self.options != ModelOptions():
                 raise RooflineError("model options do not apply to an already traced workload or scenario")
@@ -84,6 +85,7 @@ class ScenarioSource:
 
             built = load_model(model, seq_len=self.options.seq_len)
             self._module, self._default_shape, self.label = built.model, built.default_input_shape, name or model
+            self._stride = built.meta.get("stride") if isinstance(built.meta, dict) else None
         else:
             from torch import nn
 
@@ -101,7 +103,7 @@ class ScenarioSource:
         from roofline.sources.shapes import resolve_input_shape
 
         return resolve_input_shape(self.label, self._default_shape, imgsz=self.options.imgsz,
-                                   input_shape=self.options.input_shape, batch=batch)
+                                   input_shape=self.options.input_shape, batch=batch, stride=self._stride)
 
     def scenario(self, batch: int | None = None, dtype: str | None = None) -> Scenario:
         if self._fixed is not None:

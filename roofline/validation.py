@@ -67,6 +67,10 @@ def validate(models: Sequence[str], device: DeviceSpec, *, batches: Sequence[int
     from roofline.sources.shapes import resolve_input_shape
     from roofline.workload import analyze
 
+    if threads is not None and threads < 1:
+        from roofline.errors import RooflineError
+
+        raise RooflineError(f"--threads must be a positive integer, got {threads}")
     result = ValidationResult(device.id, tier or "auto", runtime, threads or torch.get_num_threads())
     for name in models:
         built = load_model(name)

@@ -133,7 +133,7 @@ def test_validate_ok(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_validate_lists_every_problem(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["devices", "validate", str(CASES / "wrong-unit.yaml"), str(CASES / "bare-number.yaml"), str(VALID)]) == 1
+    assert main(["devices", "validate", str(CASES / "wrong-unit.yaml"), str(CASES / "bare-number.yaml"), str(VALID)]) == 2
     captured = capsys.readouterr()
     lines = captured.out.strip().splitlines()
     assert len(lines) == 2
@@ -145,13 +145,13 @@ def test_validate_lists_every_problem(capsys: pytest.CaptureFixture[str]) -> Non
 def test_validate_duplicate_ids_across_files(capsys: pytest.CaptureFixture[str]) -> None:
     one = CASES / "duplicate-id" / "one" / "dup-device.yaml"
     two = CASES / "duplicate-id" / "two" / "dup-device.yaml"
-    assert main(["devices", "validate", str(one), str(two)]) == 1
+    assert main(["devices", "validate", str(one), str(two)]) == 2
     out = capsys.readouterr().out
     assert f"{two}:1: device 'dup-device': id: duplicate id (also defined in {one})" in out
 
 
 def test_validate_whole_cases_dir(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["devices", "validate", str(CASES)]) == 1
+    assert main(["devices", "validate", str(CASES)]) == 2
     out = capsys.readouterr().out
     for path in CASES.glob("*.yaml"):
         assert str(path) in out
@@ -160,7 +160,7 @@ def test_validate_whole_cases_dir(capsys: pytest.CaptureFixture[str]) -> None:
 def test_validate_nothing_found(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert main(["devices", "validate", str(empty)]) == 1
+    assert main(["devices", "validate", str(empty)]) == 2
     assert "no device files" in capsys.readouterr().err
     assert main(["devices", "validate"]) == 2
 

@@ -67,7 +67,7 @@ def test_predict_table(run_cli):
     (("rank", "resnet18", "--top", "-3"), "--top must be a positive integer"),
     (("rank", "resnet18", "--top", "0"), "--top must be a positive integer"),
     (("predict", "resnet18", "--device", "nvidia-l4", "--top", "-3"), "--top must be a positive integer"),
-    (("rank", "resnet18", "--cost-basis", "barter"), "Invalid value"),
+    (("rank", "resnet18", "--cost-basis", "barter"), "error: invalid value for '--cost-basis'"),
 ])
 def test_bad_input(run_cli, args, message):
     code, _, err = run_cli(*args)

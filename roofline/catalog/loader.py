@@ -524,6 +524,10 @@ def _user_results(entries: Sequence[str | os.PathLike[str]], origin: str) -> tup
     for entry in entries:
         found, missing = _expand(entry, origin)
         problems += missing
+        if not found and not missing and origin:
+            # an empty folder adds nothing: said the same way as a path that does not exist
+            warnings.warn(f"{os.fspath(entry)}: no device files (*.yaml, *.yml) in this directory (from {origin}); "
+                          "nothing added", CatalogWarning, stacklevel=3)
         for path, display in found:
             resolved = path.resolve()
             if resolved in done:

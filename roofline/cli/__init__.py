@@ -53,8 +53,44 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
+def usage_message(exc: click.ClickException) -> str:
+    """A click error in one line, in the house style (lower-case, no trailing period), naming the
+    command's --help for usage errors."""
+    text = " ".join(exc.format_message().split())
+    if text[:1].isupper() and not text[1:2].isupper():
+        text = text[0].lower() + text[1:]
+    text = text.rstrip(".")
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and ctx is not None:
+        text += f" (see `{ctx.command_path} --help`)"
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    """Entry point: user errors become one line on stderr and exit code 2, never a traceback.
+
+    Called without ``argv`` (the ``roofline`` command), a process that imported torch ends as soon
+    as its output is flushed: the interpreter's teardown of torch's modules takes about a second and
+    does nothing for a command that has finished.
+    """
+    code = _main(argv)
+    if argv is None and "torch" in sys.modules:
+        _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> None:
+    import os
+
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+    os._exit(code)
+
+
+def _main(argv: list[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
@@ -68,9 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130
+    except click.exceptions.NoArgsIsHelpError as exc:  # `roofline` or `roofline devices` alone: the help
+        click.echo(exc.ctx.get_help())
+        return 0
     except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
+        click.echo(f"error: {usage_message(exc)}", err=True)
+        return 2 if isinstance(exc, click.UsageError) else exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except RooflineError as exc:

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 from rich.console import Console
 
 from roofline._human import warn as _warn
-from roofline._human import console, seconds, si, table  # noqa: F401  (one formatter for CLI, reports, profile)
+from roofline._human import console, per_second, seconds, si, table  # noqa: F401  (one formatter for CLI, reports, profile)
 
 
 

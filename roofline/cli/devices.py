@@ -376,9 +376,8 @@ def compare(device_ids: tuple[str, ...], catalogs: tuple[str, ...], strict: bool
 
 
 class ValidationFailed(CatalogError):
-    """`roofline devices validate` found problems (exit status 1; the problems are printed first)."""
-
-    exit_code = 1
+    """`roofline devices validate` found problems (exit status 2, as for any bad input; the problems are
+    printed first)."""
 
 
 @devices.command("validate")
@@ -386,7 +385,7 @@ class ValidationFailed(CatalogError):
 def validate(paths: tuple[str, ...]) -> None:
     """Check device files or directories: every problem in every file, duplicate ids included.
 
-    Prints one line per problem and exits with status 1 if there is any; else prints "N files OK".
+    Prints one line per problem and exits with status 2 if there is any; else prints "N files OK".
     """
     files, problems = validate_paths(list(paths))
     for problem in problems:

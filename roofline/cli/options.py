@@ -190,6 +190,8 @@ KIND_OPTION = click.option("--kind", "kinds", multiple=True, type=KINDS,
 HOST_MEMORY_OPTION = click.option("--host-memory", default=None, metavar="BYTES",
                                   help="System memory of CPU hosts, e.g. 256GB (default: the catalog's, else an "
                                        "assumed 64 GiB, capped at the platform maximum).")
+JOBS_OPTION = click.option("--jobs", type=int, default=None, metavar="N",
+                           help="Models traced in parallel processes (default: the number of CPU cores).")
 DEVICES_OPTION = click.option("--devices", "device_ids", default=None, metavar="ID,ID,...",
                               help="Comma-separated catalog device ids (default: the whole catalog).")
 
@@ -233,5 +235,5 @@ def select_devices(catalog, device_ids: str | None, kinds: tuple[str, ...]):
 
 __all__ = ["OptionError", "parse_duration", "parse_rate", "parse_power", "parse_usd", "parse_electricity",
            "parse_years", "parse_utilization", "parse_positive_int", "model_options", "model_options_from",
-           "RUNTIME_OPTION", "TIER_OPTION", "KIND_OPTION", "DEVICES_OPTION", "cost_options", "costs_from",
+           "RUNTIME_OPTION", "TIER_OPTION", "KIND_OPTION", "DEVICES_OPTION", "JOBS_OPTION", "cost_options", "costs_from",
            "select_devices", "KINDS"]

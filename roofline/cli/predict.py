@@ -83,6 +83,7 @@ def rank(model, runtime, tier, kinds, device_ids, max_latency, min_throughput, m
     from roofline.cli.views import print_rank
     from roofline.decide.rank import Constraints, check_top
     from roofline.decide.rank import rank as run_rank
+    from roofline.parallel import spinner
     from roofline.resolve import load_scenario
 
     check_top(top_n)
@@ -98,10 +99,11 @@ def rank(model, runtime, tier, kinds, device_ids, max_latency, min_throughput, m
         max_price_usd=parse_usd(max_price) if max_price is not None else None,
     )
     devices = select_devices(_load(catalogs, strict), device_ids, ())
-    scenario = load_scenario(model, batch=batch, dtype=dtype, options=options)
     host = parse_host_memory(host_memory)
-    result = run_rank(scenario, devices, constraints, runtime=runtime, tier=tier, sort=sort, top=top_n, costs=costs,
-                      host_memory_bytes=host)
+    with spinner(f"tracing {model} and estimating on {len(devices)} devices...", enabled=not as_json):
+        scenario = load_scenario(model, batch=batch, dtype=dtype, options=options)
+        result = run_rank(scenario, devices, constraints, runtime=runtime, tier=tier, sort=sort, top=top_n,
+                          costs=costs, host_memory_bytes=host)
     if as_json:
         emit_json(result.to_dict())
         return

@@ -36,7 +36,8 @@ def load_workload(model: str, *, imgsz: int | None, input_shape: str | None, bat
 
         raise InputShapeError(f"{model} takes {takes.split('+')[0]} input: --imgsz does not apply"
                               + (" (use --seq-len)" if takes.startswith("tokens") else ""))
-    shape = resolve_input_shape(model, built.default_input_shape, imgsz=imgsz, input_shape=input_shape, batch=batch)
+    shape = resolve_input_shape(model, built.default_input_shape, imgsz=imgsz, input_shape=input_shape, batch=batch,
+                                stride=built.meta.get("stride") if isinstance(built.meta, dict) else None)
     check_language_model_input(built, shape, imgsz=imgsz)
     workload = analyze(built.model, shape, dtype=dtype, name=model)
     return (workload, built.model, shape) if with_model else workload

@@ -6,8 +6,8 @@ import time
 import click
 
 from roofline.cli.devices import _CATALOG_OPTION, _STRICT_OPTION, _load
-from roofline.cli.options import (DEVICES_OPTION, HOST_MEMORY_OPTION, KIND_OPTION, RUNTIME_OPTION, TIER_OPTION,
-                                  OptionError, cost_options, costs_from, model_options, model_options_from,
+from roofline.cli.options import (DEVICES_OPTION, HOST_MEMORY_OPTION, JOBS_OPTION, KIND_OPTION, RUNTIME_OPTION,
+                                  TIER_OPTION, OptionError, cost_options, costs_from, model_options, model_options_from,
                                   parse_host_memory)
 
 
@@ -25,15 +25,18 @@ from roofline.cli.options import (DEVICES_OPTION, HOST_MEMORY_OPTION, KIND_OPTIO
               help="report.html (self-contained) or report.md (images in <stem>_files/).")
 @_CATALOG_OPTION
 @_STRICT_OPTION
+@JOBS_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the report's data as JSON (SI units, USD).")
-def report(models, runtime, tier, device_ids, kinds, host_memory, budget, out, catalogs, strict, as_json, **kwargs):
+def report(models, runtime, tier, device_ids, kinds, host_memory, budget, out, catalogs, strict, jobs, as_json,
+           **kwargs):
     """Write a buyer's report on MODEL(s): recommendations, per-device table, charts, sources."""
     from roofline.cli._render import emit_json, stdout
     from roofline.cli.options import parse_usd, select_devices
     from roofline.report import build_report, check_output_path, write_report
-    from roofline.resolve import ScenarioSource
+    from roofline.parallel import check_jobs, scenarios_of, spinner
 
     start = time.perf_counter()
+    jobs = check_jobs(jobs)
     if out is None and not as_json:
         raise OptionError("give --out report.html or --out report.md (or --json for the data)")
     if out is not None:
@@ -42,10 +45,13 @@ def report(models, runtime, tier, device_ids, kinds, host_memory, budget, out, c
     costs = costs_from(kwargs)
     budget_usd = parse_usd(budget) if budget is not None else None
     specs = select_devices(_load(catalogs, strict), device_ids, kinds)
-    scenarios = [ScenarioSource(m, options).scenario(batch, dtype) for m in models]
-    data = build_report(scenarios, specs, runtime=runtime, tier=tier, costs=costs, budget_usd=budget_usd,
-                        host_memory_bytes=parse_host_memory(host_memory))
-    written = write_report(data, out) if out is not None else None
+    host = parse_host_memory(host_memory)
+    what = models[0] if len(models) == 1 else f"{len(models)} models"
+    with spinner(f"tracing {what} and estimating on {len(specs)} devices...", enabled=not as_json):
+        scenarios = scenarios_of(models, options, batch, dtype, jobs)
+        data = build_report(scenarios, specs, runtime=runtime, tier=tier, costs=costs, budget_usd=budget_usd,
+                            host_memory_bytes=host)
+        written = write_report(data, out) if out is not None else None
     if as_json:
         emit_json(data.to_dict())
     if written is not None:
@@ -92,6 +98,7 @@ def plan(model, qps, p99_latency, max_ttft, max_tpot, device_ids, kinds, batch_m
     from roofline.cli.views import print_plan
     from roofline.decide.plan import batch_sizes, plan_scenarios
     from roofline.decide.rank import Constraints
+    from roofline.parallel import spinner
     from roofline.resolve import ScenarioSource
 
     batch, dtype, options = model_options_from(kwargs)
@@ -104,10 +111,13 @@ def plan(model, qps, p99_latency, max_ttft, max_tpot, device_ids, kinds, batch_m
                               max_tpot_s=parse_duration(max_tpot) if max_tpot else None)
     batches = batch_sizes(parse_positive_int(batch_max, "--batch-max", "64"))
     specs = select_devices(_load(catalogs, strict), device_ids, kinds)
-    source = ScenarioSource(model, options)
-    scenarios = [source.scenario(b, dtype) for b in batches]
-    result = plan_scenarios(scenarios, specs, qps=rate, p99_latency_s=limit, constraints=constraints, runtime=runtime,
-                            tier=tier, costs=costs, host_memory_bytes=parse_host_memory(host_memory))
+    host = parse_host_memory(host_memory)
+    with spinner(f"tracing {model} at {len(batches)} batch sizes and planning on {len(specs)} devices...",
+                 enabled=not as_json):
+        source = ScenarioSource(model, options)
+        scenarios = [source.scenario(b, dtype) for b in batches]
+        result = plan_scenarios(scenarios, specs, qps=rate, p99_latency_s=limit, constraints=constraints,
+                                runtime=runtime, tier=tier, costs=costs, host_memory_bytes=host)
     if as_json:
         emit_json(result.to_dict())
         return

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from roofline.cli._render import seconds, si, stdout, table, warn
+from roofline.cli._render import per_second, seconds, si, stdout, table, warn
 from roofline.decide.costs import BASIS_CLOUD, BASIS_ENERGY_ONLY, BASIS_PURCHASE_ONLY
 
 COST_MARK = {BASIS_ENERGY_ONLY: "†", BASIS_PURCHASE_ONLY: "‡", BASIS_CLOUD: "☁"}
@@ -48,7 +48,7 @@ RANK_COLUMNS: dict[str, list[Column]] = {
     "forward": [
         ("latency", "right", lambda r: seconds(r.estimate.latency_s)),
         ("80% range", "right", lambda r: _range(r.estimate)),
-        ("items/s", "right", lambda r: f"{r.estimate.throughput_per_s:,.3g}"),
+        ("items/s", "right", lambda r: per_second(r.estimate.throughput_per_s)),
         ("J/item", "right", lambda r: f"{r.estimate.energy_per_unit_j:.3g}"
          if r.estimate.energy_per_unit_j is not None else "-"),
         ("bound", "left", lambda r: r.estimate.bound),
@@ -62,8 +62,8 @@ RANK_COLUMNS: dict[str, list[Column]] = {
     "serving": [
         ("TTFT", "right", lambda r: seconds(r.estimate.metrics["ttft_s"])),
         ("TPOT", "right", lambda r: seconds(r.estimate.metrics["tpot_s"])),
-        ("tok/s/seq", "right", lambda r: f"{r.estimate.metrics['tokens_per_s_per_sequence']:,.1f}"),
-        ("tok/s", "right", lambda r: f"{r.estimate.metrics['tokens_per_s']:,.1f}"),
+        ("tok/s/seq", "right", lambda r: per_second(r.estimate.metrics['tokens_per_s_per_sequence'])),
+        ("tok/s", "right", lambda r: per_second(r.estimate.metrics['tokens_per_s'])),
         ("request", "right", lambda r: seconds(r.estimate.latency_s)),
         ("80% range", "right", lambda r: _range(r.estimate)),
         ("J/token", "right", lambda r: f"{r.estimate.energy_per_unit_j:.3g}"
@@ -150,7 +150,7 @@ def _print_forward(e, cost, top: int | None) -> None:
     fit = {True: "fits", False: "DOES NOT FIT", None: "fit unknown"}[e.memory.fits]
     stdout.print(
         f"{p.device}: latency {seconds(p.latency_s)} (80% range {_range(e)}) at batch {p.batch}, "
-        f"{p.throughput_per_s:,.3g} items/s, "
+        f"{per_second(p.throughput_per_s)} items/s, "
         f"{p.bound}-bound on its {p.engine} engine ({100 * p.compute_bound_share:.0f}% compute, "
         f"{100 * p.memory_bound_share:.0f}% memory, {100 * p.overhead_share:.0f}% dispatch and launch overhead"
         + (f", {100 * p.host_share:.0f}% on the host" if p.host_share else "")
@@ -186,7 +186,7 @@ def _print_serving(e, cost, top: int | None) -> None:
     stdout.print(
         f"{e.device}: time to first token {seconds(x['ttft_s'])}, time per output token {seconds(x['tpot_s'])} "
         f"(first {seconds(x['tpot_first_s'])}, last {seconds(x['tpot_last_s'])}), "
-        f"{x['tokens_per_s_per_sequence']:,.1f} tokens/s per sequence, {x['tokens_per_s']:,.1f} tokens/s at batch "
+        f"{per_second(x['tokens_per_s_per_sequence'])} tokens/s per sequence, {per_second(x['tokens_per_s'])} tokens/s at batch "
         f"{s.batch}, request {seconds(e.latency_s)} ({e.requests_per_s:,.3g} requests/s); {energy}; "
         f"{_cost_sentence(cost)}", highlight=False, soft_wrap=True)
     stdout.print(
@@ -228,7 +228,7 @@ PLAN_COLUMNS: dict[str, list[PlanColumn]] = {
     "forward": [
         ("batch", lambda r: str(r.batch)), ("worst latency", lambda r: seconds(r.worst_latency_s)),
         ("batch time", lambda r: seconds(r.service_latency_s)),
-        ("items/s/unit", lambda r: f"{r.throughput_per_unit_per_s:,.1f}"), ("units", lambda r: str(r.units)),
+        ("items/s/unit", lambda r: per_second(r.throughput_per_unit_per_s)), ("units", lambda r: str(r.units)),
         ("busy", lambda r: f"{100 * r.busy_fraction:.0f}%"), ("avg power", lambda r: _watts(r.power_w)),
         ("peak power", lambda r: _watts(r.peak_power_w)), ("purchase", lambda r: _usd(r.purchase_usd)),
         ("energy/yr", lambda r: _usd(r.energy_usd_per_year)), ("TCO", _tco),
@@ -238,7 +238,7 @@ PLAN_COLUMNS: dict[str, list[PlanColumn]] = {
         ("batch", lambda r: str(r.batch)), ("units", lambda r: str(r.units)),
         ("TTFT", lambda r: seconds(r.metrics["ttft_s"])), ("TPOT", lambda r: seconds(r.metrics["tpot_s"])),
         ("worst latency", lambda r: seconds(r.worst_latency_s)),
-        ("tok/s/unit", lambda r: f"{r.throughput_per_unit_per_s:,.0f}"), ("avg power", lambda r: _watts(r.power_w)),
+        ("tok/s/unit", lambda r: per_second(r.throughput_per_unit_per_s)), ("avg power", lambda r: _watts(r.power_w)),
         ("purchase", lambda r: _usd(r.purchase_usd)), ("energy/yr", lambda r: _usd(r.energy_usd_per_year)),
         ("TCO", _tco),
         ("$/M tokens", lambda r: f"{r.usd_per_million_units:.3g}" if r.usd_per_million_units is not None else "-"),

@@ -38,7 +38,7 @@ from roofline.catalog import DeviceSpec
 from roofline.constants import HOURS_PER_YEAR, SECONDS_PER_YEAR
 from roofline.decide.costs import BASIS_CLOUD, BASIS_ENERGY_ONLY, BASIS_FULL, BASIS_NONE, BASIS_PURCHASE_ONLY, \
     COMPLETE_BASES, CostAssumptions
-from roofline.decide.rank import Constraints, Exclusion, screen
+from roofline.decide.rank import Constraints, Exclusion, check_calibrated, screen
 from roofline.errors import RooflineError
 from roofline.estimation import Estimate
 from roofline.predict.efficiency import Runtime, Tier, parse_runtime, parse_tier
@@ -235,6 +235,8 @@ def plan_scenarios(scenarios: Sequence[Scenario], devices: Iterable[DeviceSpec],
     result = PlanResult(first.model, first.kind, first.unit, float(rate), p99_latency_s, first.dtype, runtime.value,
                         tuple(s.batch for s in scenarios), costs,
                         {k: v for k, v in first.options.items() if k != "batch"})
+    devices = list(devices)
+    check_calibrated(devices, tier, runtime.value, constraints.kinds)
     for device in devices:
         candidates: list[PlanRow] = []
         unusable: Exclusion | None = None

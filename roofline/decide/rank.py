@@ -193,6 +193,20 @@ class RankResult:
         }
 
 
+def check_calibrated(devices: Iterable[DeviceSpec], tier: str | Tier | None, runtime: str,
+                     kinds: tuple[str, ...] | None = None) -> None:
+    """``--tier calibrated`` where no device has a calibration for the runtime would exclude every
+    device one by one: it is refused in one line instead."""
+    if tier is None or str(getattr(tier, "value", tier)) != Tier.CALIBRATED.value:
+        return
+    runtime = str(getattr(runtime, "value", runtime))
+    wanted = [d for d in devices if not kinds or d.kind in kinds]
+    if wanted and not any(runtime in (d.calibration or {}) for d in wanted):
+        raise RooflineError(f"--tier calibrated: none of the {len(wanted)} devices has a calibration for the "
+                            f"{runtime} runtime (run `roofline calibrate` on a device and pass its file with "
+                            "--catalog, or use --tier datasheet)")
+
+
 def rank(model: Any, devices: Iterable[DeviceSpec] | None = None, constraints: Constraints | None = None, *,
          runtime: str | Runtime | None = None, tier: str | Tier | None = None, sort: str | None = None,
          top: int | None = None, costs: CostAssumptions | None = None,
@@ -210,6 +224,8 @@ def rank(model: Any, devices: Iterable[DeviceSpec] | None = None, constraints: C
 
         devices = load_catalog()
     result = RankResult(scenario, str(runtime or scenario.default_runtime), sort, costs)
+    devices = list(devices)
+    check_calibrated(devices, tier, result.runtime, constraints.kinds)
     seen = 0
     for device in devices:
         if constraints.kinds and device.kind not in constraints.kinds:
@@ -236,5 +252,5 @@ def rank(model: Any, devices: Iterable[DeviceSpec] | None = None, constraints: C
     return result
 
 
-__all__ = ["rank", "Constraints", "Exclusion", "Ranked", "RankResult", "SORT_KEYS", "SortKey", "default_sort",
+__all__ = ["rank", "check_calibrated", "Constraints", "Exclusion", "Ranked", "RankResult", "SORT_KEYS", "SortKey", "default_sort",
            "sort_key", "violations", "screen", "check_top"]

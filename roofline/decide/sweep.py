@@ -90,24 +90,53 @@ def sweep_scenarios(scenarios: Iterable[Scenario], devices: Iterable[DeviceSpec]
     return SweepRows(_row(s, d, parse_runtime(runtime or s.default_runtime), tier) for s in scenarios for d in devices)
 
 
+def _model_scenarios(model: Any, options: Any, name: str | None, batches: Sequence[int],
+                     dtypes: Sequence[str | None]) -> list[Scenario]:
+    """One model's scenarios over batches x dtypes (one trace per batch size; a worker of --jobs)."""
+    from roofline.resolve import ScenarioSource
+
+    source = ScenarioSource(model, options, name=name)
+    return [source.scenario(b, d) for b in batches for d in (list(dtypes) or [None])]
+
+
 def sweep(model: Any, *, batches: Sequence[int] = (1,), dtypes: Sequence[str | None] = (None,),
           devices: Iterable[DeviceSpec | str] | None = None, kinds: Iterable[str] | None = None,
           runtime: str | Runtime | None = None, tier: str | Tier | None = None, options: Any = None,
-          name: str | None = None, catalog: Any = None) -> SweepRows:
+          name: str | None = None, catalog: Any = None, jobs: int | None = None,
+          progress: bool = True) -> SweepRows:
     """Estimate ``model`` over batch sizes x dtypes x devices; one trace per batch size.
 
+    ``model`` may be a list of model names: each is traced in its own process, up to ``jobs`` at a
+    time (default: the core count; 1: in this process), and the rows come in the models' order.
+    ``progress``: a spinner on stderr while it runs, when stderr is a terminal.
+
     >>> rows = sweep("resnet50", batches=[1, 8, 32], dtypes=["fp32", "fp16"], devices=["nvidia-l4"])  # doctest: +SKIP
+    >>> rows = sweep(["resnet18", "resnet50", "vit_b_16"], devices=["nvidia-l4"], jobs=3)  # doctest: +SKIP
     >>> rows.to_dataframe()  # doctest: +SKIP
     """
-    from roofline.resolve import ScenarioSource, resolve_devices
+    from roofline.parallel import check_jobs, map_in_processes, spinner
+    from roofline.parallel import _import_tracing as prepare
+    from roofline.resolve import resolve_devices
 
     batches = list(batches)
     if not batches or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in batches):
         raise RooflineError(f"batch sizes must be positive integers, got {batches!r}")
+    jobs = check_jobs(jobs)
     specs = resolve_devices(devices, catalog=catalog, kinds=kinds)
-    source = ScenarioSource(model, options, name=name)
-    scenarios = [source.scenario(b, d) for b in batches for d in (list(dtypes) or [None])]
-    return sweep_scenarios(scenarios, specs, runtime=runtime, tier=tier)
+    models = list(model) if isinstance(model, (list, tuple)) else [model]
+    if not models:
+        raise RooflineError("sweep needs at least one model")
+    if len(models) > 1 and name is not None:
+        raise RooflineError("name= labels one model; a list of models keeps their own names")
+    what = f"{len(models)} models" if len(models) > 1 else str(name or models[0])
+    with spinner(f"sweeping {what} over {len(batches)} batch sizes and {len(specs)} devices...", enabled=progress):
+        if len(models) == 1:
+            scenarios = _model_scenarios(models[0], options, name, batches, dtypes)
+        else:
+            per_model = map_in_processes(_model_scenarios, [(m, options, None, batches, list(dtypes)) for m in models],
+                                         jobs, prepare=prepare)
+            scenarios = [s for group in per_model for s in group]
+        return sweep_scenarios(scenarios, specs, runtime=runtime, tier=tier)
 
 
 __all__ = ["sweep", "sweep_scenarios", "SweepRow", "SweepRows", "to_dataframe"]

@@ -312,6 +312,11 @@ def peak_for(device: DeviceSpec, dtype: str, matrix: bool,
     return None
 
 
+def _has_native_matrix(device: DeviceSpec, dtype: str) -> bool:
+    peaks = device.peaks(dtype)
+    return peaks is not None and bool(peaks.matrix_flops_per_s)
+
+
 def memory_levels(device: DeviceSpec, model: ExecutionModel) -> tuple[tuple[MemoryLevel, ...], bool]:
     """Memory levels innermost first (last = main memory), and whether main memory is the host link."""
     if model.levels:
@@ -408,7 +413,9 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
                                         else ""))
             value, used, units = found
             peak[mask] = value
-            if used != dtype:
+            # a missing vector figure next to a native matrix (tensor-core) rate is a catalog gap, not a
+            # fallback of the math: the note is for a dtype the device really lacks
+            if used != dtype and (is_matrix or not _has_native_matrix(device, dtype)):
                 used_dtypes[dtype] = used
     for dtype, used in used_dtypes.items():
         notes.append(f"no native {dtype} math: runs at the {used} rate")

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Sequence
 
 import roofline
+from roofline._human import per_second
 from roofline.catalog import DeviceSpec
 from roofline.decide.costs import BASIS_FULL, COMPLETE_BASES, FORMULA, CostAssumptions
 from roofline.decide.rank import Constraints, Ranked, rank
@@ -211,7 +212,7 @@ def recommend(rows: Sequence[DeviceRow], budget_usd: float | None) -> tuple[Reco
     fastest = min(rows, key=lambda r: r.latency_s)
     out.append(Recommendation("fastest", "Fastest", fastest.device, fastest.device_name, fastest.latency_s, "s",
                               f"{fastest.device_name}: {_ms(fastest.latency_s)} {run}, "
-                              f"{fastest.throughput_per_s:,.1f} {unit}s/s."))
+                              f"{per_second(fastest.throughput_per_s)} {unit}s/s."))
     full = [r for r in rows if r.cost_basis in COMPLETE_BASES]
     if full:
         best = min(full, key=lambda r: (r.cost_usd_per_million, r.latency_s))

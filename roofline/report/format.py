@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import re
 
-from roofline._human import scaled, seconds  # noqa: F401  (seconds re-exported: one formatter for CLI and reports)
+from roofline._human import per_second, scaled, seconds  # noqa: F401  (seconds re-exported: one formatter for CLI and reports)
 
 
 def rate(value: float | None) -> str:
     if value is None:
         return "-"
-    return f"{value:,.1f}/s" if value < 1e5 else f"{value:,.0f}/s"
+    return f"{per_second(value)}/s"
 
 
 def joules(value: float | None) -> str:

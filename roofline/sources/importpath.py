@@ -25,8 +25,35 @@ def build(spec: str) -> BuiltModel:
         if not hasattr(target, part):
             raise UnknownModelError(f"{spec!r}: module {module_name!r} has no attribute {attr!r}")
         target = getattr(target, part)
-    model = target if isinstance(target, nn.Module) else (target() if callable(target) else None)
+    model = target if isinstance(target, nn.Module) else (_call(spec, target) if callable(target) else None)
     if not isinstance(model, nn.Module):
         raise UnknownModelError(f"{spec!r}: expected an nn.Module or a callable returning one, "
                                 f"got {type(model).__name__}")
     return BuiltModel(model, attr, None, {})
+
+
+def _call(spec: str, target) -> object:
+    """Call a model class or factory with no arguments; one that needs some, or that raises, is a
+    one-line error naming it."""
+    import inspect
+
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):  # builtins without a signature: just call them
+        signature = None
+    if signature is not None:
+        try:
+            signature.bind()
+        except TypeError:
+            required = [name for name, p in signature.parameters.items()
+                        if p.default is inspect.Parameter.empty
+                        and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+            raise UnknownModelError(
+                f"{spec!r} needs constructor arguments ({', '.join(required)}): point at a function that "
+                "takes none and returns the model, e.g. 'mymodels:build'") from None
+    try:
+        return target()
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise UnknownModelError(f"{spec!r}: building the model raised {type(exc).__name__}"
+                                + (f": {first}" if first else "")) from exc

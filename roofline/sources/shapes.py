@@ -21,8 +21,10 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def resolve_input_shape(model_name: str, default: tuple[int, ...] | None, *, imgsz: int | None = None,
-                        input_shape: tuple[int, ...] | str | None = None, batch: int | None = None
-                        ) -> tuple[int, ...]:
+                        input_shape: tuple[int, ...] | str | None = None, batch: int | None = None,
+                        stride: int | None = None) -> tuple[int, ...]:
+    """The input shape of ``model_name``; ``stride``: the model's largest stride (Ultralytics
+    detectors), which an image size must be a multiple of."""
     if isinstance(input_shape, str):
         input_shape = parse_shape(input_shape)
     if input_shape is not None and imgsz is not None:
@@ -43,4 +45,12 @@ def resolve_input_shape(model_name: str, default: tuple[int, ...] | None, *, img
                               "--input-shape 1,3,224,224")
     if batch is not None:
         shape = (batch,) + tuple(shape[1:])
+    if stride and (imgsz is not None or input_shape is not None) and len(shape) == 4:
+        bad = [d for d in shape[2:] if d % stride]
+        if bad:
+            flag = f"--imgsz {imgsz}" if imgsz is not None else f"--input-shape {'x'.join(map(str, shape))}"
+            low, high = (bad[0] // stride) * stride, -(-bad[0] // stride) * stride
+            sizes = f"{low} or {high}" if low else f"{high}"
+            raise InputShapeError(f"{model_name}: {flag}: the image size must be a multiple of the model's stride "
+                                  f"{stride} (use {sizes}; Ultralytics itself rounds up to {high})")
     return shape

@@ -36,4 +36,9 @@ def build(config: str) -> BuiltModel:
         raise UnknownModelError(f"ultralytics:{config}: Ultralytics could not build it: {exc}") from exc
     finally:
         logger.setLevel(previous)
-    return BuiltModel(model.eval(), Path(config).stem, (1, 3, DEFAULT_IMGSZ, DEFAULT_IMGSZ), {})
+    try:
+        stride = int(max(model.stride.tolist())) if hasattr(model, "stride") else None
+    except (TypeError, ValueError, AttributeError):
+        stride = None
+    return BuiltModel(model.eval(), Path(config).stem, (1, 3, DEFAULT_IMGSZ, DEFAULT_IMGSZ),
+                      {"stride": stride} if stride else {})

@@ -43,6 +43,11 @@ class OpKind:
     int8_capable: bool = True  # whether `--dtype int8` makes its tensors 1 byte
     rule: str = ""  # the FLOP rule in words, for docs/counting.md's coverage table
 
+    def __reduce__(self):
+        # A traced op carries its cost already: a workload sent to another process (--jobs) needs
+        # the op's class, not its formula (often a closure, which cannot be pickled).
+        return (OpKind, (self.op_class, None, self.pointwise, self.int8_capable, self.rule))
+
 
 REGISTRY: dict[Any, OpKind] = {}
 

@@ -8,6 +8,8 @@ the user's module is restored exactly (attributes, parameters, training flag).
 """
 from __future__ import annotations
 
+import contextlib
+
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -352,7 +354,7 @@ def trace(model: nn.Module, inputs: InputSpec) -> Trace:
             # matmuls inside one op; the standard path exposes linear + SDPA to the counter.
             fastpath = torch.backends.mha.get_fastpath_enabled()
             torch.backends.mha.set_fastpath_enabled(False)
-            with torch.no_grad(), recorder:
+            with torch.no_grad(), recorder, _quiet_fake_tensor_log():
                 try:
                     out = torch.func.functional_call(model, fake_state, fake_args, fake_kwargs, strict=False)
                 except RooflineError:
@@ -372,6 +374,21 @@ def trace(model: nn.Module, inputs: InputSpec) -> Trace:
         _restore(snapshot)
     return Trace(recorder.ops, input_storages, weight_storages, output_storages, input_shapes,
                  dict(recorder.unsupported), calls.calls)
+
+
+@contextlib.contextmanager
+def _quiet_fake_tensor_log():
+    """FakeTensor logs a traceback for an op whose meta kernel raises (a shape mismatch); the trace
+    turns that failure into one line (TraceError), so the log is held back while it runs."""
+    import logging
+
+    logger = logging.getLogger("torch._subclasses.fake_tensor")
+    previous = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 def _data_dependent_op(exc: BaseException) -> str | None:
