@@ -136,7 +136,11 @@ def _hf() -> Iterator[tuple[str, Callable[[], dict[str, int]]]]:
         def run(preset: str = preset) -> dict[str, int]:
             from roofline.llm.model import load_llm
             from roofline.llm.trace import trace_phase
+            from roofline.sources import is_language_model, load_model
 
+            if not is_language_model(f"hf:{preset}"):  # encoders, vision and speech: one forward pass
+                built = load_model(f"hf:{preset}")
+                return _trace_module(built.model, built.default_input_shape)
             llm = load_llm(f"hf:{preset}")
             counts: dict[str, int] = {}
             for query, past in ((128, 0), (1, 127)):  # prefill of 128 tokens, one decode step after it

@@ -286,7 +286,9 @@ def test_memory_fit_excludes_70b_fp16_on_one_h100(catalog):
 @pytest.mark.slow
 def test_seventy_b_traces_at_full_size():
     scenario = serving_scenario(load_llm("hf:llama-3-70b"), make_request(prompt=2048, generate=128, batch=4))
-    assert scenario.phase("prefill").samples[0].workload.flops > 2 * 70e9 * 4 * 2048
+    llm = load_llm("hf:llama-3-70b")
+    matmul = 2 * (llm.parameters.total - llm.parameters.embedding) * 4 * 2048  # the lookup is no matmul
+    assert scenario.phase("prefill").samples[0].workload.flops >= matmul
 
 
 def test_rank_sorts_by_tokens_per_s_and_cost(catalog, llama8b):

@@ -511,7 +511,7 @@ DATA_DEPENDENT: dict[Any, str] = {p: _DATA_DEPENDENT_RULE for p in _packets(
 register(_packets("upsample_nearest2d", "upsample_nearest1d", "upsample_nearest3d", "_upsample_nearest_exact2d",
                   "_upsample_nearest_exact1d", "_upsample_nearest_exact3d",
                   "clone", "_to_copy", "copy", "copy_", "cat", "stack", "index", "index_select", "gather",
-                  "scatter", "embedding", "constant_pad_nd",
+                  "scatter", "scatter_", "embedding", "constant_pad_nd",
                   "reflection_pad1d", "reflection_pad2d", "reflection_pad3d", "replication_pad1d",
                   "replication_pad2d", "replication_pad3d", "roll", "flip", "repeat", "tril", "triu",
                   "_unsafe_index", "split_with_sizes_copy", "contiguous", "pixel_shuffle", "pixel_unshuffle",
