@@ -67,10 +67,20 @@ def validate(models: Sequence[str], device: DeviceSpec, *, batches: Sequence[int
     from roofline.sources.shapes import resolve_input_shape
     from roofline.workload import analyze
 
-    if threads is not None and threads < 1:
-        from roofline.errors import RooflineError
+    from roofline.errors import RooflineError
+    from roofline.sources import is_language_model
 
+    if threads is not None and threads < 1:
         raise RooflineError(f"--threads must be a positive integer, got {threads}")
+    if device.kind != "cpu":
+        raise RooflineError(f"validate runs the models on this host's CPU: --device {device.id} is a {device.kind}, "
+                            "so its prediction cannot be compared with this measurement (use a calibrated host, "
+                            "or roofline validate --corpus for published measurements of other hardware)")
+    for name in models:
+        if is_language_model(name):
+            raise RooflineError(f"{name}: validate does not run language models here (their serving phases are "
+                                "not measured on this host); roofline validate --corpus compares published "
+                                "decode figures")
     result = ValidationResult(device.id, tier or "auto", runtime, threads or torch.get_num_threads())
     for name in models:
         built = load_model(name)

@@ -135,3 +135,12 @@ def test_calibration_names_are_one_enum_for_suite_fit_and_predictor():
 def test_json_of_an_estimate_is_plain():
     e = roofline.estimate("resnet18", "nvidia-l4")
     json.dumps(e.to_dict(), allow_nan=False)
+
+
+@pytest.mark.parametrize("args,message", [
+    (("validate", "resnet18", "--device", "nvidia-h100-sxm"), "cannot be compared with this measurement"),
+    (("validate", "hf:llama-3.2-1b", "--device", "intel-xeon-platinum-8480p"), "does not run language models"),
+])
+def test_validate_refuses_comparisons_it_cannot_make(run_cli, args, message):
+    code, _, err = run_cli(*args)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1

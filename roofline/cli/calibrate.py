@@ -103,7 +103,9 @@ def validate(models, device_id, corpus, batches, tier, runtime, threads, catalog
     if not models or not device_id:
         raise RooflineError("give MODEL... and --device ID (or --corpus [PATH])")
     device = _load(catalogs, strict).get(device_id)
-    with stdout.status("measuring...") if not as_json and stdout.is_terminal else _null():
+    from roofline.parallel import spinner
+
+    with spinner("measuring...", enabled=not as_json):
         result = run_validate(list(models), device, batches=batches or (1,), tier=tier, runtime=runtime,
                               threads=threads)
     if as_json:
@@ -125,13 +127,11 @@ def _validate_corpus(path, catalog, tier, as_json) -> None:
     from roofline.cli._render import emit_json, stdout, table
     from roofline.corpus import evaluate, load_corpus, summarise
 
+    from roofline.parallel import spinner
+
     rows = load_corpus(path)
     by_id = {r.id: r for r in rows}
-    if not as_json and stdout.is_terminal:
-        with stdout.status(f"predicting {len(rows)} published measurements...") as status:
-            results = evaluate(rows, catalog, tier=tier or "datasheet",
-                               progress=lambda i, n: status.update(f"predicting {i}/{n}..."))
-    else:
+    with spinner(f"predicting {len(rows)} published measurements...", enabled=not as_json):
         results = evaluate(rows, catalog, tier=tier or "datasheet")
     summary = summarise(results)
     by_runtime = [s for s in summarise(results, by="runtime") if s.device_class != "all"]
@@ -155,11 +155,3 @@ def _validate_corpus(path, catalog, tier, as_json) -> None:
                          pct(s.median_abs_error),
                          f"{s.spearman_devices_per_model:.2f} ({s.models_ranked})"
                          if s.spearman_devices_per_model is not None else "-") for s in summary + by_runtime]))
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
