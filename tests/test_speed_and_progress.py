@@ -54,6 +54,7 @@ def _pty_run(args):
     return code, out, b"".join(chunks).decode(errors="replace")
 
 
+@pytest.mark.slow  # two whole processes on a pseudo-terminal
 def test_rank_shows_a_spinner_on_a_terminal_and_not_with_json():
     code, out, terminal = _pty_run(["rank", "resnet18", "--devices", "nvidia-l4,raspberry-pi-5"])
     assert code == 0
@@ -102,6 +103,7 @@ def test_a_worker_error_is_one_line(run_cli, tmp_path):
     ["plan", "resnet18", "--qps", "100", "--batch-max", "4", "--json"],
     ["predict", "hf:llama-3.2-1b", "--device", "nvidia-l4", "--json"],
 ], ids=["rank", "plan", "llm-predict"])
+@pytest.mark.slow  # two whole processes per command
 def test_json_is_byte_identical_run_to_run(args, tmp_path):
     outputs = [subprocess.run([sys.executable, "-m", "roofline", *args], capture_output=True, timeout=300,
                               cwd=tmp_path, env={**os.environ, "PYTHONHASHSEED": str(seed)})
