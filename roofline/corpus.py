@@ -10,8 +10,7 @@ the median absolute error and the Spearman rank correlation of devices per model
 from __future__ import annotations
 
 import datetime as _dt
-import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Literal, Optional, Union
 
@@ -307,11 +306,6 @@ def summarise(results: list[RowResult], *, by: str = "device_class") -> list[Cla
             sum(rhos) / len(rhos) if rhos else None, len(rhos)))
     return out
 
-
-def median(values: list[float]) -> float:
-    values = sorted(values)
-    n = len(values)
-    return (values[n // 2] + values[(n - 1) // 2]) / 2
 
 
 __all__ = ["CorpusRow", "load_corpus", "evaluate", "summarise", "RowResult", "ClassSummary", "Predictor",

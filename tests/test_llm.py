@@ -16,7 +16,8 @@ from roofline.estimation import estimate_scenario  # noqa: E402
 from roofline.llm import load_llm, make_request, serving_scenario, trace_phase  # noqa: E402
 from roofline.llm.model import ContextLengthError  # noqa: E402
 from roofline.llm.trace import interpolate, weight_bytes  # noqa: E402
-from roofline.workload.dtypes import KV_FORMATS, WEIGHT_FORMATS  # noqa: E402
+from roofline.llm.precision import KV_BYTES as KV_FORMATS  # noqa: E402
+from roofline.llm.precision import WEIGHT_BYTES as WEIGHT_FORMATS  # noqa: E402
 
 
 def estimate(llm, device, request, tier=None):

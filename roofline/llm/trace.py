@@ -37,7 +37,6 @@ from __future__ import annotations
 import inspect
 import math
 import re
-import types
 from dataclasses import dataclass, replace
 
 import numpy as np

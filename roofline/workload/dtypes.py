@@ -26,11 +26,6 @@ ELEMENT_BYTES: dict[str, float] = {
     "complex32": 4, "complex64": 8, "complex128": 16,
 }
 
-# Weight and KV-cache formats of language-model serving: bytes per element. int4 carries an fp16
-# scale per group of 128 weights (0.5 + 2 / 128 bytes).
-WEIGHT_FORMATS: dict[str, float] = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "int8": 1.0, "int4": 0.5 + 2 / 128}
-KV_FORMATS: dict[str, float] = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0}
-QUANTISED_WEIGHTS = frozenset({"int8", "int4"})
 
 # Counting dtypes that `roofline profile/predict --dtype` accept.
 COUNTING_DTYPES = ("fp32", "fp16", "bf16", "int8")

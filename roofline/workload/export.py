@@ -16,7 +16,6 @@ import torch
 from torch import nn
 
 from roofline.errors import RooflineError, UnknownModelError
-from roofline.workload.types import Workload
 
 
 def is_exported_program(obj: Any) -> bool:

@@ -174,7 +174,7 @@ def _sdpa_with_causal_at(position: int) -> Formula:
 def _native_mha(args: tuple, kwargs: dict, outputs: list) -> Cost:
     # _native_multi_head_attention(query, key, value, embed_dim, num_head, qkv_weight, qkv_bias,
     #                              proj_weight, proj_bias, mask, need_weights, average_attn_weights, mask_type)
-    q, k, v, embed_dim, num_heads = args[0], args[1], args[2], args[3], args[4]
+    q, k, num_heads = args[0], args[1], args[4]
     bsz, s_q, e = q.shape
     s_k = k.shape[1]
     head = e // num_heads

@@ -12,7 +12,7 @@ from roofline.workload.types import Workload
 
 def layer_table(workload: Workload, by: GroupBy = "layer", k: int | None = None):
     """A rich Table of the workload grouped by layer, module or op."""
-    from roofline._human import si, table
+    from roofline._human import table
 
     rows = top(group(workload, by), k)
     first = {"layer": "layer", "module": "module", "op": "aten op"}[by]
