@@ -213,3 +213,15 @@ def test_unusable_device_is_reported_not_raised(rows):
 
     c = cmp.predict_row(row, estimate=estimate, interval_factors=lambda d: None, catalog=_Catalog())
     assert c.status == "not predicted" and "no compute peak" in c.reason and c.predicted is None
+
+
+def test_fixed_batch_latency_row_is_the_request_latency_with_the_band_as_is(rows):
+    row = next(r for r in rows if r.kind == "fixed_batch" and r.metric == "request_latency_s")
+
+    def estimate(model, device, **kwargs):
+        assert kwargs["batch"] == row.batch and kwargs["generate"] == row.output_tokens
+        return SimpleNamespace(metrics={"request_latency_s": 0.5, "tpot_s": 1.0}, tier="datasheet")
+
+    c = cmp.predict_row(row, estimate=estimate, interval_factors=lambda d: (0.6, 1.7, 0.8), catalog=_Catalog())
+    assert c.predicted == pytest.approx(0.5)
+    assert c.interval == pytest.approx((0.3, 0.85))

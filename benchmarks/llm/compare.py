@@ -87,7 +87,7 @@ class ServingMeasurement(BaseModel):
     load: Literal["batch", "concurrency", "request_rate", "max_throughput", "offline"]
     load_value: Optional[float] = Field(default=None, gt=0)  # batch size, concurrency, requests/s
     metric: Literal["output_tokens_per_s_system", "output_tokens_per_s_per_gpu", "ttft_s", "tpot_s",
-                    "tokens_per_s_single_stream", "tokens_per_s_batch"]
+                    "request_latency_s", "tokens_per_s_single_stream", "tokens_per_s_batch"]
     value: float = Field(gt=0)
     uncertain: str = Field(min_length=1)
 
@@ -113,8 +113,8 @@ class ServingMeasurement(BaseModel):
             if self.load != "batch" or self.load_value is None or self.load_value < 2 \
                     or self.load_value != int(self.load_value):
                 raise ValueError("a fixed_batch row is load: batch with a whole load_value of 2 or more")
-            if self.metric != "tokens_per_s_batch":
-                raise ValueError("a fixed_batch row measures tokens_per_s_batch")
+            if self.metric not in ("tokens_per_s_batch", "request_latency_s"):
+                raise ValueError("a fixed_batch row measures tokens_per_s_batch or request_latency_s")
         if self.kind in ("single_stream", "fixed_batch") and (self.gpus, self.tp, self.pp) != (1, 1, 1):
             raise ValueError(f"a {self.kind} row runs on one GPU (multi-GPU rows are kind: serving)")
         if self.kind == "serving" and self.metric in ("tokens_per_s_single_stream", "tokens_per_s_batch"):
@@ -177,7 +177,7 @@ class Comparison:
 
     @property
     def ratio(self) -> float | None:
-        """predicted / measured (a rate: < 1 is predicted too slow)."""
+        """predicted / measured (a rate: < 1 is predicted too slow; a time: > 1 is)."""
         return None if self.predicted is None else self.predicted / self.measured
 
     def to_dict(self) -> dict[str, Any]:
@@ -209,8 +209,13 @@ def estimate_arguments(row: ServingMeasurement) -> dict[str, Any]:
     return args
 
 
-def _decode_rate(row: ServingMeasurement, estimate: Any, factors: tuple[float, float, float] | None):
-    """(tokens/s, interval, coverage) of a decode row from an Estimate's TPOT."""
+def _predicted(row: ServingMeasurement, estimate: Any, factors: tuple[float, float, float] | None):
+    """(value, interval, coverage) of a one-GPU row: tokens/s from the Estimate's TPOT, or its request latency."""
+    if row.metric == "request_latency_s":
+        latency = estimate.metrics["request_latency_s"]
+        if factors is None or estimate.tier != "datasheet":
+            return latency, None, None
+        return latency, (latency * factors[0], latency * factors[1]), factors[2]
     tpot = estimate.metrics["tpot_s"]
     rate = row.batch / tpot
     if factors is None or estimate.tier != "datasheet":
@@ -247,7 +252,7 @@ def predict_row(row: ServingMeasurement, *, estimate: Callable[..., Any] | None 
         base.reason = str(exc).splitlines()[0]
         return base
     device = catalog.get(row.device) if catalog is not None else _device(row.device)
-    base.predicted, base.interval, base.coverage = _decode_rate(row, e, interval_factors(device))
+    base.predicted, base.interval, base.coverage = _predicted(row, e, interval_factors(device))
     base.status, base.bound = "predicted", getattr(e, "bound", None)
     return base
 
