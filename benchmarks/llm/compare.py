@@ -280,24 +280,27 @@ def _num(x: float | None) -> str:
 def markdown(rows: list[ServingMeasurement], results: list[Comparison]) -> str:
     """The predicted rows as a table, then the pending and unpredicted ones by name."""
     by_id = {r.id: r for r in rows}
-    out = ["| row | device | runtime | model, weights | measured | predicted | ratio | interval |",
-           "|---|---|---|---|---|---|---|---|"]
+    out = ["| row | device | runtime, version | model, weights | metric | measured | predicted | ratio | interval |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for c in results:
         if c.status != "predicted":
             continue
         r = by_id[c.id]
         interval = f"{_num(c.interval[0])}–{_num(c.interval[1])}" if c.interval else ""
-        out.append(f"| `{c.id}` | {c.device} | {r.runtime}, {r.runtime_version} | {r.model_name}, "
-                   f"{r.precision.published.split(' (')[0]} | {_num(c.measured)} | {_num(c.predicted)} | "
-                   f"{c.ratio:.2f} | {interval} |")
+        out.append(f"| `{c.id}` | {c.device} | {r.runtime.split(' (')[0]}, {r.runtime_version} | "
+                   f"{r.model_name.split(' (')[0]}, {r.precision.published.split(' (')[0]} | {c.metric} | "
+                   f"{_num(c.measured)} | {_num(c.predicted)} | {c.ratio:.2f} | {interval} |")
     rest = [c for c in results if c.status != "predicted"]
     if rest:
-        out += ["", "| row | device | runtime | metric | measured | status |", "|---|---|---|---|---|---|"]
+        out += ["", "| row | GPUs | runtime, version | metric | measured | status |", "|---|---|---|---|---|---|"]
         for c in rest:
             r = by_id[c.id]
+            status = "pending" if c.status == "pending" else f"{c.status}: {c.reason}"
             out.append(f"| `{c.id}` | {r.gpus}x {c.device or 'not in catalog'} (TP{r.tp} PP{r.pp}) | "
-                       f"{r.runtime}, {r.runtime_version} | {c.metric} | {_num(c.measured)} | "
-                       f"{c.status}: {c.reason} |")
+                       f"{r.runtime.split(' (')[0]}, {r.runtime_version} | {c.metric} | {_num(c.measured)} | "
+                       f"{status} |")
+        if any(c.status == "pending" for c in rest):
+            out += ["", f"pending: needs {SERVING_MODEL}."]
     return "\n".join(out)
 
 
