@@ -251,6 +251,9 @@ def predict_row(row: ServingMeasurement, *, estimate: Callable[..., Any] | None 
     except RooflineError as exc:
         base.reason = str(exc).splitlines()[0]
         return base
+    except Exception as exc:  # a model that fails to build or trace is reported, never silent
+        base.reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return base
     device = catalog.get(row.device) if catalog is not None else _device(row.device)
     base.predicted, base.interval, base.coverage = _predicted(row, e, interval_factors(device))
     base.status, base.bound = "predicted", getattr(e, "bound", None)
