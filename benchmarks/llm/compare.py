@@ -277,7 +277,7 @@ def compare(rows: list[ServingMeasurement], **kwargs: Any) -> list[Comparison]:
 def _num(x: float | None) -> str:
     if x is None:
         return ""
-    return f"{x:.4g}" if x < 1 else f"{x:,.1f}" if x < 1000 else f"{x:,.0f}"
+    return f"{x:.4g}" if x < 100 else f"{x:,.1f}" if x < 1000 else f"{x:,.0f}"
 
 
 def markdown(rows: list[ServingMeasurement], results: list[Comparison]) -> str:
