@@ -37,6 +37,8 @@ READ = {
     "google-tpu-v6e": ("Google Cloud", "tpu-v6e-1", 1, 2.7, "us-east1"),
     "aws-graviton3": ("AWS", "c7g.8xlarge", 0.5, 1.16, "us-east-1"),
     "aws-graviton4": ("AWS", "c8g.metal-24xl", 1, 3.82848, "us-east-1"),
+    "amd-mi300x": ("RunPod", "1x_MI300X_SECURE", 1, 2.39, "US"),
+    "nvidia-a100-80gb-pcie": ("RunPod", "1x_A100-80GB_SECURE", 1, 1.39, "US"),
 }
 
 
