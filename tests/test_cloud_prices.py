@@ -39,6 +39,8 @@ READ = {
     "aws-graviton4": ("AWS", "c8g.metal-24xl", 1, 3.82848, "us-east-1"),
     "amd-mi300x": ("RunPod", "1x_MI300X_SECURE", 1, 2.39, "US"),
     "nvidia-a100-80gb-pcie": ("RunPod", "1x_A100-80GB_SECURE", 1, 1.39, "US"),
+    "nvidia-h100-pcie": ("Lambda", "gpu_1x_h100_pcie", 1, 3.29, "us-east-1"),
+    "nvidia-rtx-a6000": ("Lambda", "gpu_1x_a6000", 1, 1.09, "us-east-1"),
 }
 
 
@@ -65,10 +67,13 @@ def test_per_gpu_rates_of_the_read_rows():
     assert 1.16 / 0.5 == pytest.approx(2.32)
 
 
-def test_h100_sizes_agree(catalog):
+def test_h100_sizes_and_providers(catalog):
     offers = {o.instance: o for o in catalog.get("nvidia-h100-sxm").price.cloud}
     assert offers["p5.4xlarge"].devices == 1
     assert offers["p5.4xlarge"].usd_per_hour == pytest.approx(offers["p5.48xlarge"].usd_per_hour)
+    lam = offers["gpu_8x_h100_sxm5"]
+    assert (lam.provider, lam.devices) == ("Lambda", 8)
+    assert lam.usd_per_hour == pytest.approx(31.92 / 8)
 
 
 def test_every_offer_is_dated_sourced_and_says_where_it_comes_from(catalog):
