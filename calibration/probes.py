@@ -30,7 +30,7 @@ from .timing import NOISY_THRESHOLD, CallTooSlow, num_threads, settle_allocator,
 ProgressCallback = Callable[[str, int, int, float], None]
 """progress(stage, done, total, estimated_seconds_left_in_stage)."""
 
-STAGES = ("dispatch", "memory", "gemm", "conv", "elementwise", "reduction", "normalization")
+STAGES = ("dispatch", "memory", "gemm", "conv", "elementwise", "reduction", "normalization", "data_movement")
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1}
 USEFUL_SPEED_RATIO = 0.5  # a reduced-precision dtype is probed when its mm runs at >= this x fp32
 
@@ -668,16 +668,24 @@ def build_plan(plan: str | PlanParams = "quick", device: str = "cpu", *,
                     cases.append(gemm_case(m, k, n, dt, f"gemm_m{m}"))
         return cases
 
+    from . import traced
+    from .quick_subset import keep_in_plan
+
+    # the families costed by tracing (calibration/traced.py) time their quick shapes in every plan,
+    # so that the full plan stays within its five minutes
+    full = False
     builders: dict[str, Callable[[], list[ProbeCase]]] = {
-        "dispatch": dispatch_cases,
+        "dispatch": lambda: dispatch_cases() + traced.call_cost_cases(full),
         "memory": lambda: memory_cases(p, max_working_set or default_max_working_set(device, caches)),
         "gemm": gemm,
-        "conv": lambda: conv_cases(p),
+        "conv": lambda: conv_cases(p) + traced.extra_conv_cases(full),
         "elementwise": lambda: [activation_case(op, n) for op in ACTIVATION_FLOPS for n in p.elementwise_sizes],
         "reduction": lambda: ([reduction_case(op, r, c) for op in ("sum", "mean") for r, c in p.reduction_shapes]
                               + [softmax_case(r, c) for r, c in p.softmax_shapes]),
         "normalization": lambda: ([layer_norm_case(t, h) for t, h in p.layer_norm_shapes]
-                                  + [batch_norm_case(*s) for s in p.batch_norm_shapes]),
+                                  + [batch_norm_case(*s) for s in p.batch_norm_shapes]
+                                  + traced.layer_norm_cl_cases(full)),
+        "data_movement": lambda: traced.data_movement_cases(full),
     }
     out = []
     for name in STAGES:
@@ -685,6 +693,10 @@ def build_plan(plan: str | PlanParams = "quick", device: str = "cpu", *,
             continue
         kept = []
         for c in builders[name]():
+            if not keep_in_plan(p.name, c):
+                skipped.append(Skipped(c.name, name, f"not in the {p.name} plan's selected subset "
+                                                     "(roofline.calibration.quick_subset)"))
+                continue
             c.est_call_s = _est_call(c, rates)
             c.est_s = estimate_case_s(c, p, rates)
             if c.est_call_s > p.max_call_s:

@@ -26,6 +26,7 @@ class CalibrationClass(str, enum.Enum):
     REDUCTION = "reduction"
     SOFTMAX = "softmax"
     NORMALIZATION = "normalization"
+    DATA_MOVEMENT = "data_movement"  # cat, copies of strided views, pad, upsample, gathers
 
     def __str__(self) -> str:
         return self.value
@@ -58,6 +59,19 @@ class ProbeFamily(str, enum.Enum):
     GEMM_M8 = "gemm_m8"
     GEMM_M64 = "gemm_m64"
     GEMM_SQUARE = "gemm_square"
+    GCONV3X3 = "gconv3x3"  # grouped, 2..64 groups
+    GCONV3X3_S2 = "gconv3x3_s2"
+    DWCONV7X7 = "dwconv7x7"
+    LAYER_NORM_CL = "layer_norm_cl"  # over the channels of a channels-last view (ConvNeXt)
+    CAT = "cat"
+    CLONE = "clone"  # .contiguous() of a permuted, transposed or sliced view
+    CHANNEL_SHUFFLE = "channel_shuffle"
+    PAD = "pad"
+    UPSAMPLE_NEAREST = "upsample_nearest"
+    UPSAMPLE_BILINEAR = "upsample_bilinear"
+    EMBEDDING = "embedding"
+    INDEX_SELECT = "index_select"
+    GATHER = "gather"
 
     def __str__(self) -> str:
         return self.value
@@ -68,7 +82,10 @@ PREDICTED_FAMILIES: tuple[ProbeFamily, ...] = (
     ProbeFamily.CONV1X1, ProbeFamily.CONV1X1_S2, ProbeFamily.CONV3X3, ProbeFamily.CONV3X3_S2, ProbeFamily.DWCONV3X3,
     ProbeFamily.DWCONV3X3_S2, ProbeFamily.DWCONV5X5, ProbeFamily.DWCONV5X5_S2, ProbeFamily.RELU, ProbeFamily.SIGMOID,
     ProbeFamily.SILU, ProbeFamily.HARDSWISH, ProbeFamily.GELU, ProbeFamily.BATCH_NORM, ProbeFamily.LAYER_NORM,
-    ProbeFamily.SOFTMAX)
+    ProbeFamily.SOFTMAX, ProbeFamily.GCONV3X3, ProbeFamily.GCONV3X3_S2, ProbeFamily.DWCONV7X7,
+    ProbeFamily.LAYER_NORM_CL, ProbeFamily.CAT, ProbeFamily.CLONE, ProbeFamily.CHANNEL_SHUFFLE, ProbeFamily.PAD,
+    ProbeFamily.UPSAMPLE_NEAREST, ProbeFamily.UPSAMPLE_BILINEAR, ProbeFamily.EMBEDDING, ProbeFamily.INDEX_SELECT,
+    ProbeFamily.GATHER)
 
 
 class _Record(BaseModel):
@@ -182,6 +199,8 @@ class CalibrationRecord(_Record):
     overhead_min_s: Optional[float] = None
     overhead_max_s: Optional[float] = None
     overhead_by_probe_s: dict[str, float] = Field(default_factory=dict)
+    view_overhead_s: Optional[float] = None  # one view op; None: not measured (older suites)
+    module_call_s: Optional[float] = None  # one nn.Module call in an eager network
     memory_levels: list[MemoryLevelRecord] = Field(default_factory=list)
     op_classes: dict[str, ClassFitRecord] = Field(default_factory=dict)  # "matmul/fp32": fit
     families: dict[str, ClassFitRecord] = Field(default_factory=dict)  # "conv3x3/fp32": fit
