@@ -93,6 +93,27 @@ def build_device_file(fit: Any, *, base: DeviceSpec | None, device_id: str, runt
     return data
 
 
+def merge_record(existing: DeviceSpec, fit: Any, *, runtime: str = "eager", power: dict[str, Any] | None = None,
+                 sequences: Any = None) -> dict[str, Any]:
+    """``existing``'s device dict with ``fit`` added as its record at ``fit.threads`` threads: under
+    ``eager@N`` (roofline.catalog.calibration.record_key), and under ``eager`` too when the default
+    record is missing or was measured at the same thread count (it is then replaced)."""
+    from roofline.catalog.calibration import record_key
+
+    data = existing.to_yaml_dict()
+    calibration = dict(data.get("calibration") or {})
+    block = calibration_block(fit, power, sequences)
+    default = calibration.get(runtime)
+    if default is None or default.get("threads") == fit.threads:
+        calibration[runtime] = block
+        calibration.pop(record_key(runtime, fit.threads), None)
+    else:
+        calibration[record_key(runtime, fit.threads)] = block
+    data["calibration"] = calibration
+    DeviceSpec.from_yaml_dict(data)
+    return data
+
+
 @dataclass
 class CalibrationRun:
     fit: Any  # roofline.calibration.fit.CalibrationFit

@@ -352,6 +352,9 @@ def execution_model(device: DeviceSpec, runtime: Runtime, tier: Tier | None) -> 
     calibrated = calibrated_model(device.calibration, device.kind, runtime) if tier in (None, Tier.CALIBRATED) \
         else None
     if calibrated is not None:
+        from roofline.catalog.calibration import warn_if_other_torch
+
+        warn_if_other_torch(device.id, device.calibration[runtime.value])
         return calibrated
     if tier is Tier.CALIBRATED:
         raise DeviceUnusable("missing spec", device.id, f"no calibration for the {runtime.value} runtime "
