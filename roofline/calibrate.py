@@ -114,6 +114,33 @@ def merge_record(existing: DeviceSpec, fit: Any, *, runtime: str = "eager", powe
     return data
 
 
+def fit_chains(fit: Any, chains: Any, *, base: DeviceSpec | None = None, cache: dict[str, Any] | None = None) -> Any:
+    """The in-sequence factors for ``fit``: the timed chains of ``chains`` (a ChainTimer)
+    predicted from the isolated fits alone, split into dense and other ops. ``cache`` keeps the
+    chains' traced workloads between calls (benchmarks/accuracy/select_quick.py fits many times)."""
+    import numpy as np
+
+    from roofline.predict import predict
+    from roofline.predict.model import dense_ops, op_arrays
+    from roofline.workload import analyze
+
+    provisional = DeviceSpec.from_yaml_dict(build_device_file(fit, base=base, device_id="calibration-in-progress"))
+    traced: dict[str, Any] = {} if cache is None else cache
+
+    def predict_isolated(module: Any, shape: tuple[int, ...]) -> tuple[float, float, int]:
+        key = f"{type(module).__name__}{shape}{sum(p.numel() for p in module.parameters())}"
+        if key not in traced:
+            traced[key] = analyze(module, shape)
+        workload = traced[key]
+        p = predict(workload, provisional, tier="calibrated", include_ops=True)
+        arrays = op_arrays(workload)
+        times = np.array([op.time_s for op in p.ops])
+        dense = dense_ops(arrays)
+        return float(times[dense].sum()), float(times[~dense].sum()), int(arrays.active.sum())
+
+    return chains.fit(predict_isolated)
+
+
 @dataclass
 class CalibrationRun:
     fit: Any  # roofline.calibration.fit.CalibrationFit
@@ -125,16 +152,11 @@ def run_calibration(*, quick: bool, threads: int | None, progress: Callable[...,
                     base: DeviceSpec | None = None) -> CalibrationRun:
     """Run the suite on this host's CPU with the in-sequence chains between its passes, fit both,
     then record power where a counter exists."""
-    import numpy as np
-
     from roofline.calibration.fit import fit_suite
     from roofline.calibration.power import calibration_power, detect_power
     from roofline.calibration.probes import run_suite
     from roofline.calibration.sequences import ChainTimer
     from roofline.calibration.timing import num_threads
-    from roofline.predict import predict
-    from roofline.predict.model import dense_ops, op_arrays
-    from roofline.workload import analyze
 
     plan = "quick" if quick else "full"
     chains = ChainTimer(plan, threads=threads)
@@ -142,17 +164,7 @@ def run_calibration(*, quick: bool, threads: int | None, progress: Callable[...,
     result = run_suite(plan, threads=threads, device="cpu", progress=progress,
                        after_pass=lambda k: chains.time_pass(progress))
     fit = fit_suite(result)
-    provisional = DeviceSpec.from_yaml_dict(build_device_file(fit, base=base, device_id="calibration-in-progress"))
-
-    def predict_isolated(module: Any, shape: tuple[int, ...]) -> tuple[float, float, int]:
-        workload = analyze(module, shape)
-        p = predict(workload, provisional, tier="calibrated", include_ops=True)
-        arrays = op_arrays(workload)
-        times = np.array([op.time_s for op in p.ops])
-        dense = dense_ops(arrays)
-        return float(times[dense].sum()), float(times[~dense].sum()), int(arrays.active.sum())
-
-    sequences = chains.fit(predict_isolated)
+    sequences = fit_chains(fit, chains, base=base)
     detection = detect_power("cpu")
     if detection.reader is None:
         power = {"method": "unavailable", "reason": detection.reason}
