@@ -177,3 +177,12 @@ def test_a_tiny_real_run_of_the_new_families():
     res = run_suite(SuitePlan(PLANS["quick"], "cpu", [Stage("tiny", cases, 0.2)]), threads=1)
     assert [m.name for m in res.measurements] == [c.name for c in cases]
     assert all(0 < m.p10_s < 0.1 and math.isfinite(m.median_s) for m in res.measurements)
+
+
+def test_gemm_probe_cost_agrees_with_the_counter():
+    from roofline.calibration.probes import gemm_case
+
+    for m, k, n in ((1, 4096, 1024), (8, 256, 256), (512, 512, 512)):
+        case = gemm_case(m, k, n, "fp32", "gemm_square")
+        (op,) = analyze(traced._Call(lambda a, b: torch.mm(a, b))(), ((m, k), (k, n))).ops
+        assert (case.flops, case.bytes) == (op.flops, op.bytes_read + op.bytes_written)
