@@ -255,3 +255,17 @@ def test_devices_show_prints_where_and_when_a_record_was_measured(run_cli, tmp_p
     record = DeviceSpec.from_yaml_dict(build_device_file(fit, base=None, device_id="host-show")).calibration["eager"]
     assert record_age_days(record) == pytest.approx(40, abs=0.01)
     assert "quick plan" in describe_record("eager", record)
+
+
+def test_profile_measure_says_busy_instead_of_a_latency(run_cli, monkeypatch):
+    import roofline.measure
+
+    monkeypatch.setattr(roofline.measure, "measure_latency",
+                        _fake_measure(5e-3, "host too busy to measure: other processes used 1.9 of 2 CPUs"))
+    code, out, err = run_cli("profile", "squeezenet1_1", "--measure", "--threads", "2")
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert "not measured: host too busy to measure: other processes used 1.9 of 2 CPUs" in flat
+    assert "ms/forward" not in flat
+    code, out, _ = run_cli("profile", "squeezenet1_1", "--measure", "--json")
+    assert code == 0 and json.loads(out)["measured"]["busy"] is True
