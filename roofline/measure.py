@@ -86,9 +86,11 @@ def materialize(model: nn.Module) -> nn.Module:
     return model
 
 
-def measure_latency(model: nn.Module, input_shape: tuple[int, ...], *, threads: int | None = None,
-                    budget_s: float = 2.0, min_repeats: int = 5) -> MeasuredLatency:
-    """Median latency of one forward pass of ``model`` on a random input of ``input_shape`` (CPU)."""
+def measure_latency(model: nn.Module, input_shape: tuple[int, ...] | None, *, threads: int | None = None,
+                    budget_s: float = 2.0, min_repeats: int = 5, inputs: tuple[Any, ...] | None = None
+                    ) -> MeasuredLatency:
+    """Median latency of one forward pass of ``model`` on a random input of ``input_shape`` (CPU), or
+    on the tensors ``inputs`` (a language model's token ids and KV cache, say)."""
     import os
 
     from roofline.calibration.host import ForeignLoad, load_average
@@ -96,14 +98,14 @@ def measure_latency(model: nn.Module, input_shape: tuple[int, ...], *, threads: 
 
     settle_allocator()  # the allocator state the calibration measured in
     model = materialize(model).eval()
-    x = torch.randn(*input_shape)
+    args = tuple(inputs) if inputs is not None else (torch.randn(*input_shape),)
     with num_threads(threads) as n, torch.inference_mode():
         try:
-            model(x)  # first call: allocations, oneDNN primitive creation
+            model(*args)  # first call: allocations, oneDNN primitive creation
         except Exception as exc:
             raise RooflineError(f"the model failed to run on this host: {type(exc).__name__}: {exc}") from exc
         with ForeignLoad() as meter:
-            timing = time_callable(lambda: model(x), warmup=2, min_repeats=min_repeats, budget_s=budget_s,
+            timing = time_callable(lambda: model(*args), warmup=2, min_repeats=min_repeats, budget_s=budget_s,
                                    min_sample_s=0.0)
     cpus = os.cpu_count() or 1
     load = load_average()

@@ -33,7 +33,12 @@ ZOO: tuple[tuple[str, str], ...] = (
                             "squeezenet1_0", "squeezenet1_1", "ultralytics:yolo11n.yaml", "ultralytics:yolo11s.yaml",
                             "ultralytics:yolov8n.yaml")),
     *((m, ATTENTION) for m in ("vit_b_32", "swin_t", "swin_v2_t", "maxvit_t", "hf:bert-base-uncased")),
+    ("decode:hf:llama-3.2-1b", ATTENTION),
 )
+# "decode:hf:SPEC": one decode step of a language model (one new token per sequence, a KV cache of
+# DECODE_PAST tokens), eager fp32, predicted from the same traced phase the serving estimates use
+DECODE_PREFIX = "decode:"
+DECODE_PAST = 128
 ZOO_BATCHES = (1, 8)
 ZOO_MAX_MACS = 10e9  # torchvision classification models: under 10 G multiply-accumulates at the default input
 
@@ -155,7 +160,12 @@ def validate(models: Sequence[str], device: DeviceSpec, *, batches: Sequence[int
                             "so its prediction cannot be compared with this measurement (use a calibrated host, "
                             "or roofline validate --corpus for published measurements of other hardware)")
     for name in models:
-        if is_language_model(name):
+        if name.startswith(DECODE_PREFIX):
+            if not is_language_model(name[len(DECODE_PREFIX):]):
+                raise RooflineError(f"{name}: a decode step needs an hf: language model after {DECODE_PREFIX!r}")
+            if imgsz is not None or input_shape is not None:
+                raise RooflineError(f"{name}: a decode step takes no --imgsz or --input-shape (batch: --batch)")
+        elif is_language_model(name):
             raise RooflineError(f"{name}: validate does not run language models here (their serving phases are "
                                 "not measured on this host); roofline validate --corpus compares published "
                                 "decode figures")
@@ -164,6 +174,14 @@ def validate(models: Sequence[str], device: DeviceSpec, *, batches: Sequence[int
     device, note = device_at_threads(device, runtime, run_threads)
     result = ValidationResult(device.id, tier or "auto", runtime, run_threads, notes=[note] if note else [])
     for name in models:
+        if name.startswith(DECODE_PREFIX):
+            for batch in batches:
+                if progress:
+                    progress(f"{name} batch {batch or 1}")
+                result.rows.append(_decode_row(name, device, batch or 1, runtime=runtime, tier=tier, threads=threads,
+                                               budget_s=budget_s, measure=measure))
+                result.tier = result.rows[-1].tier
+            continue
         built = load_model(name, seq_len=seq_len)
         stride = built.meta.get("stride") if isinstance(built.meta, dict) else None
         for batch in batches:
@@ -186,3 +204,52 @@ def validate(models: Sequence[str], device: DeviceSpec, *, batches: Sequence[int
                 input_shape=tuple(shape),
             ))
     return result
+
+
+def decode_step_workload(spec: str, batch: int, past: int = DECODE_PAST, *, llm: Any = None) -> Any:
+    """The counted decode step of ``decode_step_module`` (fake tensors only: nothing is built for real)."""
+    from roofline.llm.model import load_llm
+    from roofline.llm.trace import trace_phase
+
+    return trace_phase(llm or load_llm(spec), batch=batch, query=1, past=past, dtype="fp32", depth="full")
+
+
+def decode_step_module(spec: str, batch: int, past: int = DECODE_PAST) -> tuple[Any, tuple[Any, ...], Any]:
+    """(module, real inputs, traced workload) of one fp32 decode step of the hf: language model
+    ``spec``: ``batch`` sequences add one token each to a KV cache of ``past`` tokens. The module
+    is the one ``roofline.llm.trace`` traces, with randomly initialised weights."""
+    import torch
+
+    from roofline.llm.model import SLIDING, load_llm
+    from roofline.llm.trace import PhaseModule
+    from roofline.measure import materialize
+
+    llm = load_llm(spec)
+    workload = decode_step_workload(spec, batch, past, llm=llm)
+    arch = llm.arch
+    windows = [arch.sliding_window if t == SLIDING and arch.sliding_window else None for t in arch.layer_types]
+    model = materialize(llm.depth_model("fp32")).eval()
+    kv = []
+    for w in windows:
+        cached = min(past, w - 1) if w else past
+        for width in (arch.key_dim, arch.value_dim):
+            kv.append(torch.randn(batch, arch.kv_cache_heads, cached + 1, width))
+    ids = torch.randint(0, int(getattr(llm.config, "vocab_size", 2) or 2), (batch, 1))
+    return PhaseModule(model, past, windows), (ids, *kv), workload
+
+
+def _decode_row(name: str, device: DeviceSpec, batch: int, *, runtime: str, tier: str | None, threads: int | None,
+                budget_s: float, measure: Callable[..., Any]) -> ValidationRow:
+    from roofline.predict import predict
+
+    module, inputs, workload = decode_step_module(name[len(DECODE_PREFIX):], batch)
+    predicted = predict(workload, device, runtime=runtime, tier=tier)
+    measured = measure(module, None, threads=threads, budget_s=budget_s, inputs=inputs)
+    busy = getattr(measured, "busy_reason", None)
+    return ValidationRow(
+        model=name, batch=batch, measured_latency_s=measured.latency_s, predicted_latency_s=predicted.latency_s,
+        relative_error=None if busy else (predicted.latency_s - measured.latency_s) / measured.latency_s,
+        measured_dispersion=measured.dispersion, measured_noisy=measured.noisy, tier=predicted.tier,
+        pattern=zoo_pattern(name), busy_reason=busy, foreign_load=getattr(measured, "foreign_load", None),
+        input_shape=(batch, 1),
+    )

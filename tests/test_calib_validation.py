@@ -269,3 +269,34 @@ def test_profile_measure_says_busy_instead_of_a_latency(run_cli, monkeypatch):
     assert "ms/forward" not in flat
     code, out, _ = run_cli("profile", "squeezenet1_1", "--measure", "--json")
     assert code == 0 and json.loads(out)["measured"]["busy"] is True
+
+
+TINY_LLAMA = {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+              "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 256, "max_position_embeddings": 512,
+              "rms_norm_eps": 1e-5, "architectures": ["LlamaForCausalLM"]}
+
+
+def test_a_decode_step_is_measured_on_the_module_the_serving_trace_counts(tmp_path):
+    from roofline.measure import measure_latency
+
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY_LLAMA))
+    module, inputs, workload = validation.decode_step_module(f"hf:{config}", 2, past=16)
+    assert inputs[0].shape == (2, 1) and inputs[1].shape == (2, 2, 17, 16) and len(inputs) == 1 + 2 * 2
+    assert workload.batch == 2 and workload.flops > 0
+    real = measure_latency(module, None, inputs=inputs, threads=1, budget_s=0.02, min_repeats=3)
+    assert real.latency_s > 0
+
+    seen = []
+
+    def measure(model, shape, *, threads=None, budget_s=2.0, inputs=None):
+        seen.append((shape, None if inputs is None else tuple(t.shape for t in inputs)))
+        return _fake_measure(1e-3)(model, shape, threads=threads)
+
+    result = validation.validate([f"decode:hf:{config}"], _device(), batches=(1, 8), threads=1, measure=measure)
+    assert [r.batch for r in result.rows] == [1, 8] and all(r.tier == "calibrated" for r in result.rows)
+    assert seen[1][0] is None and seen[1][1][0] == (8, 1)
+    assert result.rows[0].relative_error == pytest.approx((result.rows[0].predicted_latency_s - 1e-3) / 1e-3)
+    with pytest.raises(Exception, match="needs an hf: language model"):
+        validation.validate(["decode:resnet18"], _device(), measure=measure)
+    assert ("decode:hf:llama-3.2-1b", validation.ATTENTION) in validation.ZOO

@@ -185,14 +185,19 @@ def measure_zoo(threads: int | None, budget_s: float, log: Callable[[str], None]
     from roofline.measure import measure_latency
     from roofline.sources import load_model
     from roofline.sources.shapes import resolve_input_shape
-    from roofline.validation import ZOO, ZOO_BATCHES
+    from roofline.validation import DECODE_PREFIX, ZOO, ZOO_BATCHES, decode_step_module
 
     rows = []
     for name, pattern in ZOO:
-        built = load_model(name)
+        built = None if name.startswith(DECODE_PREFIX) else load_model(name)
         for batch in ZOO_BATCHES:
-            shape = resolve_input_shape(name, built.default_input_shape, batch=batch)
-            m = measure_latency(built.model, shape, threads=threads, budget_s=budget_s)
+            if built is None:  # one decode step of a language model
+                module, inputs, _ = decode_step_module(name[len(DECODE_PREFIX):], batch)
+                shape = (batch, 1)
+                m = measure_latency(module, None, inputs=inputs, threads=threads, budget_s=budget_s)
+            else:
+                shape = resolve_input_shape(name, built.default_input_shape, batch=batch)
+                m = measure_latency(built.model, shape, threads=threads, budget_s=budget_s)
             rows.append({"key": f"{name}@{batch}", "model": name, "pattern": pattern, "batch": batch,
                          "shape": list(shape), "measured_s": m.latency_s, "busy_reason": m.busy_reason})
             log(f"{name} batch {batch}: {m.latency_s * 1e3:.2f} ms" + (f" ({m.busy_reason})" if m.busy else ""))
@@ -232,9 +237,14 @@ def main(argv: list[str] | None = None) -> None:
 
     chains.timings = _cached(work / "chains.json", time_chains)
     zoo = _cached(work / "zoo.json", lambda: measure_zoo(args.threads, args.zoo_budget_s, log))
+    from roofline.validation import DECODE_PREFIX, decode_step_workload
+
     workloads = {}
     for row in zoo:
-        workloads[row["key"]] = analyze(load_model(row["model"]).model, tuple(row["shape"]), name=row["model"])
+        if row["model"].startswith(DECODE_PREFIX):
+            workloads[row["key"]] = decode_step_workload(row["model"][len(DECODE_PREFIX):], row["batch"])
+        else:
+            workloads[row["key"]] = analyze(load_model(row["model"]).model, tuple(row["shape"]), name=row["model"])
 
     # the quick plan with every family, as this host would build it (the selection must not filter it)
     import roofline.calibration.quick_subset as qs
