@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,42 @@ def test_zoo_errors_fit_from_probe_data_and_predict_the_measured_rows():
     no_relu, _ = sq.zoo_errors(sq.subset_of(suite, names, ["gemm_square", "gemm_m1", "gemm_m8"]), suite, zoo,
                                workloads, None, {})
     assert no_relu != median  # the relu probes change the prediction of a network with a ReLU
+
+
+def test_zoo_script_compares_full_and_quick_on_one_measurement(tmp_path, monkeypatch):
+    import yaml
+
+    import roofline.measure
+    from roofline.calibrate import build_device_file
+    from roofline.calibration.fit import fit_suite
+
+    spec = importlib.util.spec_from_file_location("zoo", ROOT / "benchmarks" / "accuracy" / "zoo.py")
+    zoo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(zoo)
+
+    def fake_calibrate(work, threads, quick):
+        device_id = f"host-zoo-{'quick' if quick else 'full'}-{threads}t"
+        res = _synthetic_suite()
+        if quick:  # a different calibration: the relu probes run twice as fast
+            res.measurements = [m if m.family != "relu" else type(m)(**{**m.__dict__, "p10_s": m.p10_s / 2})
+                                for m in res.measurements]
+        (work / f"{device_id}.yaml").write_text(yaml.safe_dump(build_device_file(fit_suite(res), base=None,
+                                                                                 device_id=device_id)))
+        return device_id, 1.0
+
+    calls = []
+
+    def fake_measure(model, shape, **kw):
+        calls.append(shape)
+        return roofline.measure.MeasuredLatency(1e-3 * len(calls), 1e-3, 1e-3, 0.01, False, 5, 1)
+
+    monkeypatch.setattr(zoo, "calibrate", fake_calibrate)
+    monkeypatch.setattr(roofline.measure, "measure_latency", fake_measure)
+    zoo.main(["--work", str(tmp_path), "--threads", "1", "--models", "squeezenet1_1"])
+    assert len(calls) == 2  # batch 1 and 8, measured once for both calibrations
+    figures = json.loads((tmp_path / "zoo.json").read_text())
+    full, quick = figures["host-zoo-full-1t"], figures["host-zoo-quick-1t"]
+    assert [r["measured_latency_s"] for r in full["results"]] == [r["measured_latency_s"] for r in quick["results"]]
+    assert full["results"][0]["predicted_latency_s"] != quick["results"][0]["predicted_latency_s"]
+    text = (tmp_path / "zoo.md").read_text()
+    assert "#### full calibration, 1 thread(s)" in text and "#### quick calibration, 1 thread(s)" in text
