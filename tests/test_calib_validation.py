@@ -300,3 +300,23 @@ def test_a_decode_step_is_measured_on_the_module_the_serving_trace_counts(tmp_pa
     with pytest.raises(Exception, match="needs an hf: language model"):
         validation.validate(["decode:resnet18"], _device(), measure=measure)
     assert ("decode:hf:llama-3.2-1b", validation.ATTENTION) in validation.ZOO
+
+
+def test_calibrate_merge_adds_a_record_for_another_thread_count(run_cli, tmp_path, monkeypatch):
+    import roofline.calibrate as calibrate_module
+    from roofline.catalog import load_device_file
+
+    out = tmp_path / "host-merge.yaml"
+    fits = iter([_fit(1), _fit(2)])
+    monkeypatch.setattr(calibrate_module, "run_calibration",
+                        lambda **kw: calibrate_module.CalibrationRun(next(fits), None, {"method": "unavailable",
+                                                                                        "reason": "test"}))
+    code, _, err = run_cli("calibrate", "--threads", "1", "--out", str(out))
+    assert code == 0, err
+    code, _, err = run_cli("calibrate", "--threads", "2", "--out", str(out), "--merge")
+    assert code == 0, err
+    device = load_device_file(out)
+    assert sorted(device.calibration) == ["eager", "eager@2"]
+    assert device.calibration["eager"].threads == 1 and device.calibration["eager@2"].threads == 2
+    code, _, err = run_cli("calibrate", "--threads", "2", "--out", str(out))
+    assert code == 2 and "--force" in err  # without --merge or --force an existing file is kept
