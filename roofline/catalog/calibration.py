@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import functools
 import warnings
 from typing import Any, Optional
 
@@ -276,6 +277,7 @@ def _minor(version: str) -> tuple[str, ...]:
     return tuple(version.split("+")[0].split(".")[:2])
 
 
+@functools.lru_cache(maxsize=1)
 def installed_torch_version() -> str | None:
     """torch's version without importing torch (a catalog read must stay cheap)."""
     from importlib import metadata
