@@ -320,3 +320,14 @@ def test_calibrate_merge_adds_a_record_for_another_thread_count(run_cli, tmp_pat
     assert device.calibration["eager"].threads == 1 and device.calibration["eager@2"].threads == 2
     code, _, err = run_cli("calibrate", "--threads", "2", "--out", str(out))
     assert code == 2 and "--force" in err  # without --merge or --force an existing file is kept
+
+
+def test_a_calibrated_prediction_says_which_thread_count_it_predicts():
+    from torch import nn
+
+    from roofline.predict import predict
+    from roofline.workload import analyze
+
+    p = predict(analyze(nn.Linear(8, 8), (1, 8)), _device("host-n", threads=1))
+    assert p.tier == "calibrated"
+    assert any(n.startswith("calibrated at 1 thread(s) (quick plan, torch 2.x)") for n in p.notes)

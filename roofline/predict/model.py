@@ -386,6 +386,10 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
     arrays = op_arrays(workload)
     levels, streamed = memory_levels(device, model)
     notes: list[str] = []
+    if model.tier is Tier.CALIBRATED:
+        record = device.calibration[runtime.value]
+        notes.append(f"calibrated at {record.threads} thread(s) ({record.plan} plan, torch {record.host.torch_version}): "
+                     "it predicts runs at that thread count")
 
     # attainable compute per op
     n = len(arrays.flops)
