@@ -472,6 +472,8 @@ class CalibrationFit:
     n_measurements: int = 0
     n_noisy: int = 0
     suite_elapsed_s: float = 0.0
+    view_overhead_s: float | None = None  # one view op (chunk, split, slice, permute, view, transpose)
+    module_call_s: float | None = None  # one nn.Module call in an eager network (__call__, hooks, Python)
 
     def bandwidth_for(self, working_set_bytes: float) -> float | None:
         """Sustained bandwidth of the smallest level holding ``working_set_bytes`` (a level that could
@@ -500,6 +502,8 @@ class CalibrationFit:
             "overhead_min_s": self.overhead.min_s if self.overhead else None,
             "overhead_max_s": self.overhead.max_s if self.overhead else None,
             "overhead_by_probe_s": dict(self.overhead.by_probe_s) if self.overhead else {},
+            "view_overhead_s": self.view_overhead_s,
+            "module_call_s": self.module_call_s,
             "memory_levels": [asdict(lv) for lv in self.memory_levels],
             "op_classes": {k: cls(v) for k, v in self.classes.items()},
             "families": {k: cls(v) for k, v in self.families.items()},
@@ -526,6 +530,7 @@ class CalibrationFit:
             dtypes={k: DtypeSupport(**v) for k, v in d.get("dtypes", {}).items()},
             warnings=list(d.get("warnings", [])), n_measurements=d.get("n_measurements", 0),
             n_noisy=d.get("n_noisy", 0), suite_elapsed_s=d.get("suite_elapsed_s", 0.0),
+            view_overhead_s=d.get("view_overhead_s"), module_call_s=d.get("module_call_s"),
         )
 
 
@@ -554,6 +559,17 @@ def _bandwidth_for(levels: Sequence[MemoryLevel], ws: float) -> float | None:
         if lv.bandwidth_bytes_per_s:
             return lv.bandwidth_bytes_per_s
     return None
+
+
+def fit_call_costs(measurements: Iterable[Measurement]) -> tuple[float | None, float | None]:
+    """(seconds per view op, seconds per module call) from the ``view`` and ``module_call`` probes:
+    the slope of p10 time over the number of views (modules) each chain issues."""
+    from .traced import per_call_cost
+
+    ms = list(measurements)
+    views = per_call_cost([(m.shape.get("views", 0), m.p10_s) for m in ms if m.op_class == "view"])
+    modules = per_call_cost([(m.shape.get("count", 0), m.p10_s) for m in ms if m.op_class == "module"])
+    return views, modules
 
 
 def fit_suite(result: SuiteResult, *, min_points: int = 4) -> CalibrationFit:
@@ -625,8 +641,10 @@ def fit_suite(result: SuiteResult, *, min_points: int = 4) -> CalibrationFit:
     if not metered and load is not None and load > 0.5 * result.host.logical_cpus:
         warnings.append(f"load average {load} at start on {result.host.logical_cpus} CPU(s): other processes "
                         "competed for the cores; rerun on an idle host for trustworthy figures")
+    view_s, module_s = fit_call_costs(ms)
     return CalibrationFit(
         host=result.host, device=result.device, threads=result.threads, plan=result.plan, overhead=overhead,
         memory_levels=levels, classes=classes, families=families, dtypes=dict(result.dtypes), warnings=warnings,
         n_measurements=len(ms), n_noisy=n_noisy, suite_elapsed_s=result.elapsed_s,
+        view_overhead_s=view_s, module_call_s=module_s,
     )

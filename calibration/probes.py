@@ -30,7 +30,7 @@ from .timing import NOISY_THRESHOLD, CallTooSlow, num_threads, settle_allocator,
 ProgressCallback = Callable[[str, int, int, float], None]
 """progress(stage, done, total, estimated_seconds_left_in_stage)."""
 
-STAGES = ("dispatch", "memory", "gemm", "conv", "elementwise", "reduction", "normalization")
+STAGES = ("dispatch", "memory", "gemm", "conv", "elementwise", "reduction", "normalization", "data_movement")
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1}
 USEFUL_SPEED_RATIO = 0.5  # a reduced-precision dtype is probed when its mm runs at >= this x fp32
 
@@ -136,6 +136,14 @@ def _rand(shape: tuple[int, ...], dtype: str, device: Any) -> Any:
     return torch.empty(shape, dtype=_tdtype(dtype), device=device).uniform_(-1.0, 1.0)
 
 
+def _counted(name: str, fn: Callable[..., Any], shapes: Sequence[tuple[int, ...]]) -> tuple[int, int]:
+    """(FLOPs, bytes) of ``fn(*tensors of shapes)`` as the workload counter counts it (calibration/traced.py)."""
+    from .traced import Input, _Call, traced_cost
+
+    cost = traced_cost(name, _Call(fn), [Input(tuple(s)) for s in shapes])
+    return cost.flops, cost.bytes
+
+
 # -- GEMM
 
 def gemm_cost(m: int, k: int, n: int, dtype: str) -> tuple[int, int]:
@@ -180,10 +188,17 @@ def conv_cost(n: int, c_in: int, c_out: int, h: int, w: int, k: int, stride: int
 
 def conv_case(family: str, n: int, c_in: int, c_out: int, h: int, k: int, stride: int = 1,
               depthwise: bool = False, dtype: str = "fp32") -> ProbeCase:
+    import torch.nn.functional as F
+
     groups = c_in if depthwise else 1
     if depthwise:
         c_out = c_in
-    flops, nbytes = conv_cost(n, c_in, c_out, h, h, k, stride, groups, dtype)
+    name = f"conv/{family}/N{n}_C{c_in}_O{c_out}_H{h}_k{k}_s{stride}"
+    if dtype == "fp32":  # the counter's own count; conv_cost is the same formula, for other dtypes
+        flops, nbytes = _counted(name, lambda x, w: F.conv2d(x, w, None, stride, k // 2, 1, groups),
+                                 [(n, c_in, h, h), (c_out, c_in // groups, k, k)])
+    else:
+        flops, nbytes = conv_cost(n, c_in, c_out, h, h, k, stride, groups, dtype)
 
     def make(device: Any) -> Callable[[], Any]:
         import torch.nn.functional as F
@@ -192,7 +207,6 @@ def conv_case(family: str, n: int, c_in: int, c_out: int, h: int, k: int, stride
         wt = _rand((c_out, c_in // groups, k, k), dtype, device)
         return lambda: F.conv2d(x, wt, None, stride, k // 2, 1, groups)
 
-    name = f"conv/{family}/N{n}_C{c_in}_O{c_out}_H{h}_k{k}_s{stride}"
     return ProbeCase(name, "conv", "depthwise_conv" if depthwise else "conv", family, dtype,
                      {"N": n, "C_in": c_in, "C_out": c_out, "H": h, "W": h, "k": k, "stride": stride,
                       "groups": groups}, flops, nbytes, make)
@@ -328,46 +342,55 @@ def memory_cases(p: PlanParams, max_ws: int) -> list[ProbeCase]:
 ACTIVATION_FLOPS = {"relu": 1, "sigmoid": 4, "silu": 5, "hardswish": 5, "gelu": 5}
 
 
-def activation_case(op: str, n: int) -> ProbeCase:
-    def make(device: Any) -> Callable[[], Any]:
-        import torch.nn.functional as F
+def _activation(op: str) -> Callable[[Any], Any]:
+    import torch.nn.functional as F
 
+    return {"relu": F.relu, "sigmoid": _torch().sigmoid, "silu": F.silu, "hardswish": F.hardswish, "gelu": F.gelu}[op]
+
+
+def activation_case(op: str, n: int) -> ProbeCase:
+    name = f"elementwise/{op}/n{n}"
+    flops, nbytes = _counted(name, _activation(op), [(n,)])
+
+    def make(device: Any) -> Callable[[], Any]:
         x = _rand((n,), "fp32", device)
-        fn = {"relu": F.relu, "sigmoid": _torch().sigmoid, "silu": F.silu, "hardswish": F.hardswish,
-              "gelu": F.gelu}[op]
+        fn = _activation(op)
         return lambda: fn(x)
 
-    return ProbeCase(f"elementwise/{op}/n{n}", "elementwise", "elementwise", op, "fp32", {"n": n},
-                     ACTIVATION_FLOPS[op] * n, 2 * n * 4, make)
+    return ProbeCase(name, "elementwise", "elementwise", op, "fp32", {"n": n}, flops, nbytes, make)
 
 
 def reduction_case(op: str, rows: int, cols: int) -> ProbeCase:
-    n = rows * cols
-    flops = n + (rows if op == "mean" else 0)
+    name = f"reduction/{op}/R{rows}_C{cols}"
+    flops, nbytes = _counted(name, lambda x: getattr(_torch(), op)(x, dim=-1), [(rows, cols)])
 
     def make(device: Any) -> Callable[[], Any]:
         x = _rand((rows, cols), "fp32", device)
         fn = getattr(_torch(), op)
         return lambda: fn(x, dim=-1)
 
-    return ProbeCase(f"reduction/{op}/R{rows}_C{cols}", "reduction", "reduction", op, "fp32",
-                     {"rows": rows, "cols": cols}, flops, (n + rows) * 4, make)
+    return ProbeCase(name, "reduction", "reduction", op, "fp32", {"rows": rows, "cols": cols}, flops, nbytes, make)
 
 
 def softmax_case(rows: int, cols: int) -> ProbeCase:
-    n = rows * cols
+    name = f"reduction/softmax/R{rows}_C{cols}"
+    flops, nbytes = _counted(name, lambda x: _torch().softmax(x, dim=-1), [(rows, cols)])
 
     def make(device: Any) -> Callable[[], Any]:
         x = _rand((rows, cols), "fp32", device)
         torch = _torch()
         return lambda: torch.softmax(x, dim=-1)
 
-    return ProbeCase(f"reduction/softmax/R{rows}_C{cols}", "reduction", "softmax", "softmax", "fp32",
-                     {"rows": rows, "cols": cols}, 5 * n, 2 * n * 4, make)
+    return ProbeCase(name, "reduction", "softmax", "softmax", "fp32", {"rows": rows, "cols": cols}, flops, nbytes,
+                     make)
 
 
 def layer_norm_case(tokens: int, hidden: int) -> ProbeCase:
-    n = tokens * hidden
+    import torch.nn.functional as F
+
+    name = f"normalization/layer_norm/T{tokens}_H{hidden}"
+    flops, nbytes = _counted(name, lambda x, w, b: F.layer_norm(x, (hidden,), w, b),
+                             [(tokens, hidden), (hidden,), (hidden,)])
 
     def make(device: Any) -> Callable[[], Any]:
         import torch.nn.functional as F
@@ -377,13 +400,16 @@ def layer_norm_case(tokens: int, hidden: int) -> ProbeCase:
         b = _rand((hidden,), "fp32", device)
         return lambda: F.layer_norm(x, (hidden,), w, b)
 
-    return ProbeCase(f"normalization/layer_norm/T{tokens}_H{hidden}", "normalization", "normalization",
-                     "layer_norm", "fp32", {"tokens": tokens, "hidden": hidden}, 7 * n,
-                     (2 * n + 2 * hidden + 2 * tokens) * 4, make)
+    return ProbeCase(name, "normalization", "normalization", "layer_norm", "fp32", {"tokens": tokens, "hidden": hidden},
+                     flops, nbytes, make)
 
 
 def batch_norm_case(n: int, c: int, h: int, w: int) -> ProbeCase:
-    numel = n * c * h * w
+    import torch.nn.functional as F
+
+    name = f"normalization/batch_norm/N{n}_C{c}_H{h}_W{w}"
+    flops, nbytes = _counted(name, lambda x, m, v, wt, b: F.batch_norm(x, m, v, wt, b, training=False),
+                             [(n, c, h, w)] + [(c,)] * 4)
 
     def make(device: Any) -> Callable[[], Any]:
         import torch.nn.functional as F
@@ -396,9 +422,8 @@ def batch_norm_case(n: int, c: int, h: int, w: int) -> ProbeCase:
         b = _rand((c,), "fp32", device)
         return lambda: F.batch_norm(x, mean, var, wt, b, training=False)
 
-    return ProbeCase(f"normalization/batch_norm/N{n}_C{c}_H{h}_W{w}", "normalization", "normalization",
-                     "batch_norm", "fp32", {"N": n, "C": c, "H": h, "W": w}, 4 * numel,
-                     (2 * numel + 4 * c) * 4, make)
+    return ProbeCase(name, "normalization", "normalization", "batch_norm", "fp32", {"N": n, "C": c, "H": h, "W": w},
+                     flops, nbytes, make)
 
 
 # -- dispatch overhead
@@ -668,16 +693,24 @@ def build_plan(plan: str | PlanParams = "quick", device: str = "cpu", *,
                     cases.append(gemm_case(m, k, n, dt, f"gemm_m{m}"))
         return cases
 
+    from . import traced
+    from .quick_subset import keep_in_plan
+
+    # the families costed by tracing (calibration/traced.py) time their quick shapes in every plan,
+    # so that the full plan stays within its five minutes
+    full = False
     builders: dict[str, Callable[[], list[ProbeCase]]] = {
-        "dispatch": dispatch_cases,
+        "dispatch": lambda: dispatch_cases() + traced.call_cost_cases(full),
         "memory": lambda: memory_cases(p, max_working_set or default_max_working_set(device, caches)),
         "gemm": gemm,
-        "conv": lambda: conv_cases(p),
+        "conv": lambda: conv_cases(p) + traced.extra_conv_cases(full),
         "elementwise": lambda: [activation_case(op, n) for op in ACTIVATION_FLOPS for n in p.elementwise_sizes],
         "reduction": lambda: ([reduction_case(op, r, c) for op in ("sum", "mean") for r, c in p.reduction_shapes]
                               + [softmax_case(r, c) for r, c in p.softmax_shapes]),
         "normalization": lambda: ([layer_norm_case(t, h) for t, h in p.layer_norm_shapes]
-                                  + [batch_norm_case(*s) for s in p.batch_norm_shapes]),
+                                  + [batch_norm_case(*s) for s in p.batch_norm_shapes]
+                                  + traced.layer_norm_cl_cases(full)),
+        "data_movement": lambda: traced.data_movement_cases(full),
     }
     out = []
     for name in STAGES:
@@ -685,6 +718,10 @@ def build_plan(plan: str | PlanParams = "quick", device: str = "cpu", *,
             continue
         kept = []
         for c in builders[name]():
+            if not keep_in_plan(p.name, c):
+                skipped.append(Skipped(c.name, name, f"not in the {p.name} plan's selected subset "
+                                                     "(roofline.calibration.quick_subset)"))
+                continue
             c.est_call_s = _est_call(c, rates)
             c.est_s = estimate_case_s(c, p, rates)
             if c.est_call_s > p.max_call_s:

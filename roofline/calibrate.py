@@ -93,6 +93,54 @@ def build_device_file(fit: Any, *, base: DeviceSpec | None, device_id: str, runt
     return data
 
 
+def merge_record(existing: DeviceSpec, fit: Any, *, runtime: str = "eager", power: dict[str, Any] | None = None,
+                 sequences: Any = None) -> dict[str, Any]:
+    """``existing``'s device dict with ``fit`` added as its record at ``fit.threads`` threads: under
+    ``eager@N`` (roofline.catalog.calibration.record_key), and under ``eager`` too when the default
+    record is missing or was measured at the same thread count (it is then replaced)."""
+    from roofline.catalog.calibration import record_key
+
+    data = existing.to_yaml_dict()
+    calibration = dict(data.get("calibration") or {})
+    block = calibration_block(fit, power, sequences)
+    default = calibration.get(runtime)
+    if default is None or default.get("threads") == fit.threads:
+        calibration[runtime] = block
+        calibration.pop(record_key(runtime, fit.threads), None)
+    else:
+        calibration[record_key(runtime, fit.threads)] = block
+    data["calibration"] = calibration
+    DeviceSpec.from_yaml_dict(data)
+    return data
+
+
+def fit_chains(fit: Any, chains: Any, *, base: DeviceSpec | None = None, cache: dict[str, Any] | None = None) -> Any:
+    """The in-sequence factors for ``fit``: the timed chains of ``chains`` (a ChainTimer)
+    predicted from the isolated fits alone, split into dense and other ops. ``cache`` keeps the
+    chains' traced workloads between calls (benchmarks/accuracy/select_quick.py fits many times)."""
+    import numpy as np
+
+    from roofline.predict import predict
+    from roofline.predict.model import dense_ops, op_arrays
+    from roofline.workload import analyze
+
+    provisional = DeviceSpec.from_yaml_dict(build_device_file(fit, base=base, device_id="calibration-in-progress"))
+    traced: dict[str, Any] = {} if cache is None else cache
+
+    def predict_isolated(module: Any, shape: tuple[int, ...]) -> tuple[float, float, int]:
+        key = f"{type(module).__name__}{shape}{sum(p.numel() for p in module.parameters())}"
+        if key not in traced:
+            traced[key] = analyze(module, shape)
+        workload = traced[key]
+        p = predict(workload, provisional, tier="calibrated", include_ops=True)
+        arrays = op_arrays(workload)
+        times = np.array([op.time_s for op in p.ops])
+        dense = dense_ops(arrays)
+        return float(times[dense].sum()), float(times[~dense].sum()), int(arrays.active.sum())
+
+    return chains.fit(predict_isolated)
+
+
 @dataclass
 class CalibrationRun:
     fit: Any  # roofline.calibration.fit.CalibrationFit
@@ -104,16 +152,11 @@ def run_calibration(*, quick: bool, threads: int | None, progress: Callable[...,
                     base: DeviceSpec | None = None) -> CalibrationRun:
     """Run the suite on this host's CPU with the in-sequence chains between its passes, fit both,
     then record power where a counter exists."""
-    import numpy as np
-
     from roofline.calibration.fit import fit_suite
     from roofline.calibration.power import calibration_power, detect_power
     from roofline.calibration.probes import run_suite
     from roofline.calibration.sequences import ChainTimer
     from roofline.calibration.timing import num_threads
-    from roofline.predict import predict
-    from roofline.predict.model import dense_ops, op_arrays
-    from roofline.workload import analyze
 
     plan = "quick" if quick else "full"
     chains = ChainTimer(plan, threads=threads)
@@ -121,17 +164,7 @@ def run_calibration(*, quick: bool, threads: int | None, progress: Callable[...,
     result = run_suite(plan, threads=threads, device="cpu", progress=progress,
                        after_pass=lambda k: chains.time_pass(progress))
     fit = fit_suite(result)
-    provisional = DeviceSpec.from_yaml_dict(build_device_file(fit, base=base, device_id="calibration-in-progress"))
-
-    def predict_isolated(module: Any, shape: tuple[int, ...]) -> tuple[float, float, int]:
-        workload = analyze(module, shape)
-        p = predict(workload, provisional, tier="calibrated", include_ops=True)
-        arrays = op_arrays(workload)
-        times = np.array([op.time_s for op in p.ops])
-        dense = dense_ops(arrays)
-        return float(times[dense].sum()), float(times[~dense].sum()), int(arrays.active.sum())
-
-    sequences = chains.fit(predict_isolated)
+    sequences = fit_chains(fit, chains, base=base)
     detection = detect_power("cpu")
     if detection.reader is None:
         power = {"method": "unavailable", "reason": detection.reason}

@@ -93,14 +93,14 @@ def test_plans_fit_their_time_limits_and_list_every_stage():
     quick = build_plan("quick", dtypes=dtypes, threads=2)
     full = build_plan("full", dtypes=dtypes, threads=2)
     assert [s.name for s in quick.stages] == list(STAGES)
-    assert quick.estimated_s < 45 and full.estimated_s < 240
+    assert quick.estimated_s < 45 and full.estimated_s < 300  # the documented targets: 60 s and 5 min
     assert full.n_cases > quick.n_cases
     assert any(s.name == "gemm/fp16" for s in quick.skipped)
     names = [c.name for s in quick.stages for c in s.cases]
     assert len(names) == len(set(names))
     for s in quick.stages:
         for c in s.cases:
-            assert c.flops >= 0 and c.bytes > 0 and c.est_s > 0
+            assert c.flops >= 0 and (c.bytes > 0 or c.op_class in ("view", "module")) and c.est_s > 0
     only = build_plan("quick", stages=["dispatch"], threads=2)
     assert [s.name for s in only.stages] == ["dispatch"]
     with pytest.raises(ValueError, match="unknown stage"):

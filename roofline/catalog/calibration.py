@@ -8,7 +8,10 @@ format is refused with one line: "run roofline calibrate again".
 """
 from __future__ import annotations
 
+import datetime as _dt
 import enum
+import functools
+import warnings
 from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -26,6 +29,7 @@ class CalibrationClass(str, enum.Enum):
     REDUCTION = "reduction"
     SOFTMAX = "softmax"
     NORMALIZATION = "normalization"
+    DATA_MOVEMENT = "data_movement"  # cat, copies of strided views, pad, upsample, gathers
 
     def __str__(self) -> str:
         return self.value
@@ -58,6 +62,19 @@ class ProbeFamily(str, enum.Enum):
     GEMM_M8 = "gemm_m8"
     GEMM_M64 = "gemm_m64"
     GEMM_SQUARE = "gemm_square"
+    GCONV3X3 = "gconv3x3"  # grouped, 2..64 groups
+    GCONV3X3_S2 = "gconv3x3_s2"
+    DWCONV7X7 = "dwconv7x7"
+    LAYER_NORM_CL = "layer_norm_cl"  # over the channels of a channels-last view (ConvNeXt)
+    CAT = "cat"
+    CLONE = "clone"  # .contiguous() of a permuted, transposed or sliced view
+    CHANNEL_SHUFFLE = "channel_shuffle"
+    PAD = "pad"
+    UPSAMPLE_NEAREST = "upsample_nearest"
+    UPSAMPLE_BILINEAR = "upsample_bilinear"
+    EMBEDDING = "embedding"
+    INDEX_SELECT = "index_select"
+    GATHER = "gather"
 
     def __str__(self) -> str:
         return self.value
@@ -68,7 +85,10 @@ PREDICTED_FAMILIES: tuple[ProbeFamily, ...] = (
     ProbeFamily.CONV1X1, ProbeFamily.CONV1X1_S2, ProbeFamily.CONV3X3, ProbeFamily.CONV3X3_S2, ProbeFamily.DWCONV3X3,
     ProbeFamily.DWCONV3X3_S2, ProbeFamily.DWCONV5X5, ProbeFamily.DWCONV5X5_S2, ProbeFamily.RELU, ProbeFamily.SIGMOID,
     ProbeFamily.SILU, ProbeFamily.HARDSWISH, ProbeFamily.GELU, ProbeFamily.BATCH_NORM, ProbeFamily.LAYER_NORM,
-    ProbeFamily.SOFTMAX)
+    ProbeFamily.SOFTMAX, ProbeFamily.GCONV3X3, ProbeFamily.GCONV3X3_S2, ProbeFamily.DWCONV7X7,
+    ProbeFamily.LAYER_NORM_CL, ProbeFamily.CAT, ProbeFamily.CLONE, ProbeFamily.CHANNEL_SHUFFLE, ProbeFamily.PAD,
+    ProbeFamily.UPSAMPLE_NEAREST, ProbeFamily.UPSAMPLE_BILINEAR, ProbeFamily.EMBEDDING, ProbeFamily.INDEX_SELECT,
+    ProbeFamily.GATHER)
 
 
 class _Record(BaseModel):
@@ -182,6 +202,8 @@ class CalibrationRecord(_Record):
     overhead_min_s: Optional[float] = None
     overhead_max_s: Optional[float] = None
     overhead_by_probe_s: dict[str, float] = Field(default_factory=dict)
+    view_overhead_s: Optional[float] = None  # one view op; None: not measured (older suites)
+    module_call_s: Optional[float] = None  # one nn.Module call in an eager network
     memory_levels: list[MemoryLevelRecord] = Field(default_factory=list)
     op_classes: dict[str, ClassFitRecord] = Field(default_factory=dict)  # "matmul/fp32": fit
     families: dict[str, ClassFitRecord] = Field(default_factory=dict)  # "conv3x3/fp32": fit
@@ -216,5 +238,97 @@ class CalibrationRecord(_Record):
         return self.model_dump(mode="json", by_alias=True, exclude_none=False)
 
 
-__all__ = ["SCHEMA", "CalibrationClass", "ProbeFamily", "PREDICTED_FAMILIES", "CalibrationRecord", "ClassFitRecord",
+class CalibrationWarning(UserWarning):
+    """A calibration record used outside the conditions it was measured in (another torch version)."""
+
+
+def record_key(runtime: str, threads: int | None = None) -> str:
+    """Where a record sits in a device's ``calibration`` block: ``eager`` (the default record), or
+    ``eager@2`` for a further record measured at 2 threads."""
+    return runtime if threads is None else f"{runtime}@{threads}"
+
+
+def select_record(calibration: dict[str, "CalibrationRecord"] | None, runtime: str,
+                  threads: int | None) -> tuple[Optional["CalibrationRecord"], Optional[str]]:
+    """The record to predict ``runtime`` at ``threads`` with, and a one-line note when it was measured
+    at another thread count.
+
+    The rule: a record measured at exactly ``threads`` wins (``eager@N``, or ``eager`` when its
+    ``threads`` is N); otherwise the default ``eager`` record is used and the note says so.
+    ``threads`` None means "the thread count of the default record".
+    """
+    cal = calibration or {}
+    default = cal.get(runtime)
+    if threads is None:
+        return default, None
+    for key in (record_key(runtime, threads), runtime):
+        record = cal.get(key)
+        if record is not None and record.threads == threads:
+            return record, None
+    if default is None:
+        return None, None
+    others = sorted(r.threads for k, r in cal.items() if k.partition("@")[0] == runtime)
+    return default, (f"calibrated at {', '.join(map(str, others))} thread(s), run at {threads}: the prediction uses "
+                     f"the {default.threads}-thread figures (calibrate with --threads {threads} --merge for a record "
+                     "at this count)")
+
+
+def _minor(version: str) -> tuple[str, ...]:
+    return tuple(version.split("+")[0].split(".")[:2])
+
+
+@functools.lru_cache(maxsize=1)
+def installed_torch_version() -> str | None:
+    """torch's version without importing torch (a catalog read must stay cheap)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+_WARNED: set[tuple[str, str, str]] = set()  # (device, recorded minor, installed minor) already warned
+
+
+def warn_if_other_torch(device_id: str, record: "CalibrationRecord", installed: str | None = None) -> str | None:
+    """Warn once per device and version pair when ``record`` was measured with another torch minor
+    version than the one installed (kernels, thread pools and dispatch costs change between them).
+    Returns the message (also when already warned), None when the versions agree."""
+    installed = installed if installed is not None else installed_torch_version()
+    recorded = record.host.torch_version
+    if not installed or not recorded or _minor(installed) == _minor(recorded):
+        return None
+    message = (f"{device_id}: calibrated with torch {recorded}, running torch {installed}: the measured figures may "
+               "no longer hold (run roofline calibrate again)")
+    key = (device_id, ".".join(_minor(recorded)), ".".join(_minor(installed)))
+    if key not in _WARNED:
+        _WARNED.add(key)
+        warnings.warn(message, CalibrationWarning, stacklevel=3)
+    return message
+
+
+def record_age_days(record: "CalibrationRecord", now: _dt.datetime | None = None) -> float | None:
+    """Days since the record's measurement (its host's UTC date), None when the date is unreadable."""
+    try:
+        when = _dt.datetime.fromisoformat(record.host.date_utc)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=_dt.timezone.utc)
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    return max(0.0, (now - when).total_seconds() / 86400)
+
+
+def describe_record(key: str, record: "CalibrationRecord", now: _dt.datetime | None = None) -> str:
+    """One line: where and with what a record was measured, and how long ago."""
+    age = record_age_days(record, now)
+    age_text = "age unknown" if age is None else (f"{age:.0f} days old" if age >= 1 else "measured today")
+    return (f"{key}: {record.plan} plan on {record.host.cpu_model} ({record.host.logical_cpus} CPUs), "
+            f"{record.threads} thread(s), torch {record.host.torch_version}, roofline {record.roofline_version}, "
+            f"{record.host.date_utc[:10]} ({age_text})")
+
+
+__all__ = ["SCHEMA", "CalibrationWarning", "record_key", "select_record", "warn_if_other_torch", "record_age_days",
+           "describe_record", "installed_torch_version", "CalibrationClass", "ProbeFamily", "PREDICTED_FAMILIES", "CalibrationRecord", "ClassFitRecord",
            "MemoryLevelRecord", "HostRecord", "PowerRecord", "SequenceRecord"]

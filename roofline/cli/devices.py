@@ -257,7 +257,10 @@ def show(device_id: str, catalogs: tuple[str, ...], strict: bool, as_json: bool)
         host = f"; host {sysm.host_cpu_count or ''}x {sysm.host_cpu}".replace("; host x", "; host ") if sysm.host_cpu else ""
         other.append(("system", f"{sysm.count}x {sysm.gpu}" + (f", {sysm.interconnect}" if sysm.interconnect else "") + host))
     if spec.calibration:
-        other.append(("calibration", ", ".join(sorted(spec.calibration))))
+        from roofline.catalog.calibration import describe_record
+
+        for key in sorted(spec.calibration):
+            other.append(("calibration", describe_record(key, spec.calibration[key])))
     if spec.notes:
         other.append(("notes", spec.notes))
     console.print(_kv_table("power, price, links", other))

@@ -202,7 +202,9 @@ def profile(model: str, imgsz, input_shape, batch, dtype, by, top_k, depth, meas
             warn(f"no FLOP formula for {', '.join(sorted(workload.unsupported_ops))}: counted as 0 FLOPs")
         return
     extra = None
-    if measured is not None:
+    if measured is not None and measured.busy:
+        extra = f"not measured: {measured.busy_reason}"
+    elif measured is not None:
         extra = (f"measured {measured.latency_s * 1e3:.2f} ms/forward on this host's CPU ({measured.threads} threads, "
                  f"median of {measured.repeats}{', noisy' if measured.noisy else ''})")
     from roofline.cli._render import stdout, warn

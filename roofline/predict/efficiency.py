@@ -117,6 +117,9 @@ class ExecutionModel:
     # compute units reaches efficiency x s / (s + saturation) of its peak, s = F / U: a small op cannot
     # fill every core or SM (a batch-1 layer does not scale over 96 cores; a small GEMM leaves SMs idle)
     saturation_flops_per_unit: float = 0.0
+    # calibrated eager costs the op counts leave out: a view op's dispatch, an nn.Module call
+    view_overhead_s: float = 0.0
+    module_call_s: float = 0.0
 
 
 _MATMUL_LIKE = (OpClass.MATMUL, OpClass.CONV, OpClass.ATTENTION)
@@ -186,6 +189,9 @@ def calibrated_model(calibration: dict[str, CalibrationRecord] | None, kind: str
         peak = _positive(fit.peak_flops_per_s)
         if peak and op_class in (CalibrationClass.MATMUL.value, CalibrationClass.CONV.value):
             measured[dtype] = max(measured.get(dtype, 0.0), peak)
+    for (op_class, dtype), fit in list(params.items()):  # records from before the data-movement class
+        if op_class == CalibrationClass.ELEMENTWISE.value:
+            params.setdefault((CalibrationClass.DATA_MOVEMENT.value, dtype), fit)
     families = {tuple(key.partition("/")[::2]): _class_params(fit) for key, fit in record.families.items()}
     levels = []
     for lv in record.memory_levels:
@@ -204,7 +210,8 @@ def calibrated_model(calibration: dict[str, CalibrationRecord] | None, kind: str
                           fused_bytes=runtime is Runtime.COMPILED, class_params=params, family_params=families,
                           levels=tuple(levels), measured_peaks=measured, power=power,
                           sequence_dense_scale=sequence.dense_scale if sequence else 1.0,
-                          sequence_other_scale=sequence.other_scale if sequence else 1.0)
+                          sequence_other_scale=sequence.other_scale if sequence else 1.0,
+                          view_overhead_s=record.view_overhead_s or 0.0, module_call_s=record.module_call_s or 0.0)
 
 
 def _positive(value: float | None) -> float | None:

@@ -199,7 +199,7 @@ _CLASSES = tuple(OpClass)
 CALIBRATION_CLASSES = tuple(c.value for c in CalibrationClass)
 _CALIBRATION_CLASS_OF = {
     OpClass.MATMUL: "matmul", OpClass.ATTENTION: "matmul", OpClass.CONV: "conv",
-    OpClass.ELEMENTWISE: "elementwise", OpClass.DATA_MOVEMENT: "elementwise", OpClass.OTHER: "elementwise",
+    OpClass.ELEMENTWISE: "elementwise", OpClass.DATA_MOVEMENT: "data_movement", OpClass.OTHER: "elementwise",
     OpClass.VIEW: "elementwise", OpClass.REDUCTION: "reduction", OpClass.POOLING: "reduction",
     OpClass.NORMALIZATION: "normalization",
 }
@@ -223,7 +223,11 @@ _ACTIVATION_FAMILIES = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "
                         "silu": "silu", "silu_": "silu", "hardswish": "hardswish", "hardswish_": "hardswish",
                         "gelu": "gelu", "gelu_": "gelu", "_softmax": "softmax", "softmax": "softmax",
                         "native_batch_norm": "batch_norm", "_native_batch_norm_legit_no_training": "batch_norm",
-                        "native_layer_norm": "layer_norm"}
+                        "native_layer_norm": "layer_norm", "cat": "cat", "clone": "clone",
+                        "channel_shuffle": "channel_shuffle", "native_channel_shuffle": "channel_shuffle",
+                        "constant_pad_nd": "pad", "upsample_nearest2d": "upsample_nearest",
+                        "upsample_bilinear2d": "upsample_bilinear", "embedding": "embedding",
+                        "index_select": "index_select", "gather": "gather"}
 
 
 def _calibration_family(op) -> int:
@@ -231,15 +235,20 @@ def _calibration_family(op) -> int:
     name = None
     if op.op_class is OpClass.CONV and len(op.inputs) >= 2 and op.outputs:
         weight, x, y = op.inputs[1].shape, op.inputs[0].shape, op.outputs[0].shape
-        if len(weight) == 4 and len(x) == 4 and len(y) == 4 and weight[2] == weight[3] and weight[2] in (1, 3, 5):
+        if len(weight) == 4 and len(x) == 4 and len(y) == 4 and weight[2] == weight[3] and weight[2] in (1, 3, 5, 7):
             stride = round(x[2] / y[2]) if y[2] else 0
             suffix = {1: "", 2: "_s2"}.get(stride)
             depthwise = _is_depthwise(op)
-            if suffix is not None and x[1] > 3 and (depthwise or weight[2] != 5):
-                name = f"{'dw' if depthwise else ''}conv{weight[2]}x{weight[2]}{suffix}"
-    elif op.op_class in (OpClass.ELEMENTWISE, OpClass.NORMALIZATION, OpClass.REDUCTION):
+            grouped = not depthwise and weight[1] * 2 <= x[1]  # groups >= 2
+            prefix = "dw" if depthwise else "g" if grouped else ""
+            if suffix is not None and x[1] > 3 and (depthwise or weight[2] in (1, 3)):
+                name = f"{prefix}conv{weight[2]}x{weight[2]}{suffix}"
+    elif op.op_class in (OpClass.ELEMENTWISE, OpClass.NORMALIZATION, OpClass.REDUCTION, OpClass.DATA_MOVEMENT,
+                         OpClass.POOLING):
         parts = op.op.split(".")
         name = _ACTIVATION_FAMILIES.get(parts[1] if len(parts) > 1 else op.op)
+        if name == "layer_norm" and op.inputs and len(op.inputs[0].shape) == 4:
+            name = "layer_norm_cl"  # over the channels of a channels-last (N, H, W, C) view
     return CALIBRATION_FAMILIES.index(name) if name in CALIBRATION_FAMILIES else -1
 
 
@@ -343,6 +352,9 @@ def execution_model(device: DeviceSpec, runtime: Runtime, tier: Tier | None) -> 
     calibrated = calibrated_model(device.calibration, device.kind, runtime) if tier in (None, Tier.CALIBRATED) \
         else None
     if calibrated is not None:
+        from roofline.catalog.calibration import warn_if_other_torch
+
+        warn_if_other_torch(device.id, device.calibration[runtime.value])
         return calibrated
     if tier is Tier.CALIBRATED:
         raise DeviceUnusable("missing spec", device.id, f"no calibration for the {runtime.value} runtime "
@@ -374,6 +386,10 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
     arrays = op_arrays(workload)
     levels, streamed = memory_levels(device, model)
     notes: list[str] = []
+    if model.tier is Tier.CALIBRATED:
+        record = device.calibration[runtime.value]
+        notes.append(f"calibrated at {record.threads} thread(s) ({record.plan} plan, torch {record.host.torch_version}): "
+                     "it predicts runs at that thread count")
 
     # attainable compute per op
     n = len(arrays.flops)
@@ -456,6 +472,13 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
     overhead = np.where(launches, model.overhead_s, 0.0)
     if model.class_params or model.family_params:
         _apply_class_params(model, arrays, nbytes, bandwidth, compute_time, memory_time, overhead, launches)
+    if model.view_overhead_s or model.module_call_s:
+        # calibrated eager costs outside the op counts: each view op's dispatch, and each module call
+        # (spread over the ops that do work, so per-op times still add up to the latency)
+        overhead[arrays.class_index == _CLASSES.index(OpClass.VIEW)] = model.view_overhead_s
+        calls = len(getattr(workload.trace, "calls", None) or ())
+        if calls and launches.any():
+            overhead[launches] += model.module_call_s * calls / int(launches.sum())
     if model.sequence_dense_scale != 1.0 or model.sequence_other_scale != 1.0:
         # calibrated in-sequence correction: in a network, data streams from colder caches into
         # freshly allocated buffers and weights arrive cold, so ops run slower than in isolated
