@@ -90,9 +90,29 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
+def _house_warnings() -> None:
+    """The library's own warnings (roofline.*, e.g. a calibration record from another torch) print as
+    ``warning: ...`` on one line, like the CLI's; other libraries' warnings keep Python's format."""
+    import warnings
+
+    default = warnings.showwarning
+    if getattr(default, "house_style", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+        if (category.__module__ or "").startswith("roofline"):
+            click.echo(f"warning: {message}", err=True)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    show.house_style = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
+
+
 def _main(argv: list[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    _house_warnings()
     try:
         # Without standalone mode click returns a command's ctx.exit() code instead of exiting.
         rv = cli.main(args=args, prog_name="roofline", standalone_mode=False)
