@@ -54,6 +54,11 @@ CASES = [
     ("plan-batch-max-zero", ["plan", "resnet18", "--qps", "10", "--batch-max", "0"]),
     ("plan-latency-without-unit", ["plan", "resnet18", "--qps", "10", "--p99-latency", "5"]),
     ("plan-ttft-forward", ["plan", "resnet18", "--qps", "10", "--ttft", "1s"]),
+    ("plan-rps-negative", ["plan", "hf:llama-3.2-1b", "--rps", "-1"]),
+    ("plan-rps-isl-zero", ["plan", "hf:llama-3.2-1b", "--rps", "10", "--isl", "0"]),
+    ("plan-rps-missing-mix", ["plan", "hf:llama-3.2-1b", "--rps", "10", "--mix", "{tmp}/missing.yaml"]),
+    ("plan-rps-ttft-without-unit", ["plan", "hf:llama-3.2-1b", "--rps", "10", "--ttft", "2"]),
+    ("plan-rps-forward-model", ["plan", "resnet18", "--rps", "10"]),
     # report
     ("report-no-out", ["report", "resnet18"]),
     ("report-pdf", ["report", "resnet18", "--out", "{tmp}/report.pdf"]),

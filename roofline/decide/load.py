@@ -88,7 +88,9 @@ class LoadPlan:
             "mix": self.mix.to_dict(), "dtype": self.dtype, "weights": self.weights, "kv_dtype": self.kv_dtype,
             "runtime": self.runtime, "chunk_tokens": self.chunk_tokens, "ttft_quantile": self.quantile,
             "ttft_limit_s": self.ttft_limit_s, "tpot_limit_s": self.tpot_limit_s,
-            "cost_assumptions": self.costs.to_dict(), "cost_rule": FORMULA, "queueing": self.queueing,
+            "cost_assumptions": self.costs.to_dict(), "cost_rule": FORMULA,
+            "cost_utilization": 1.0,  # the fleet is sized for the load and serves it around the clock
+            "queueing": self.queueing,
             "rows": [r.to_dict() for r in self.rows], "excluded": [e.to_dict() for e in self.excluded],
         }
 
