@@ -138,6 +138,9 @@ class Estimate:
                         "error_band": self.error_band, **self.metrics, "bound": self.bound})
             out.update({p.name: p.to_dict() for p in self.phases})
             out["notes"] = list(self.notes)
+            if s.parallel is not None and s.parallel.is_multi:
+                out["parallel"] = s.parallel.to_dict()
+                out["memory_per_gpu_bytes"] = self.memory.required_bytes
         out.update({
             "latency_s": self.latency_s, "throughput_per_s": self.throughput_per_s,
             "requests_per_s": self.requests_per_s, "energy_j": self.energy_j,
