@@ -175,6 +175,7 @@ def shard_overrides(llm, par: Parallelism) -> dict[str, Any]:
 def sharded_model(llm, par: Parallelism):
     """The LlmModel of one GPU's shard at full depth (cached on ``llm``); ``llm`` itself when single."""
     if par.tp == 1 and par.ep == 1:
+        shard_overrides(llm, par)  # the layout's checks (pipeline stages)
         return llm
     key = ("shard", par.tp, par.ep)
     found = llm.cache.get(key)
@@ -291,10 +292,12 @@ def communication(llm, par: Parallelism, *, micro_batch: int, prompt: int, dtype
             c.append(Collective(ALL_REDUCE, "tensor parallel: 2 per layer", 2 * a.layers, tokens * hidden * act, par.tp))
             c.append(Collective(ALL_REDUCE, "tensor parallel: vocab-parallel embedding", 1, tokens * hidden * act,
                                 par.tp))
-            c.append(Collective(ALL_GATHER, "tensor parallel: LM-head logits", 1, micro_batch * a.vocab_size * act,
-                                par.tp))
+            # the last position's logits of every sequence over the (padded) vocabulary: tp shards of vocab / tp
+            c.append(Collective(ALL_GATHER, "tensor parallel: LM-head logits", 1,
+                                micro_batch * a.vocab_size * par.tp * act, par.tp))
         if par.ep > 1 and moe_layers:
-            sent = tokens / par.ep * a.experts_per_token * hidden * act * (par.ep - 1) / par.ep
+            top_k = a.experts_per_token * par.ep  # the shard computes top_k / ep of each token's experts
+            sent = tokens / par.ep * top_k * hidden * act * (par.ep - 1) / par.ep
             c.append(Collective(ALL_TO_ALL, "expert parallel: dispatch and combine, 2 per MoE layer",
                                 2 * moe_layers, sent, par.ep))
         if par.pp > 1:
