@@ -30,6 +30,14 @@ def _memory_cell(e, digits: int) -> str:
     return f"{m.required_bytes / 1e9:.{digits}f}/" + (f"{m.available_bytes / 1e9:.0f}" if m.available_bytes else "?")
 
 
+def _gpus_cell(e) -> str:
+    """GPUs per replica and their layout ('4 TP=4'); memory cells are then per GPU."""
+    plan = e.scenario.parallel
+    if plan is None or not plan.is_multi:
+        return str(e.scenario.gpus)
+    return f"{plan.gpus} {plan.parallelism.label()}"
+
+
 def _ratio(a, b):
     return a / b if a is not None and b else None
 
@@ -68,6 +76,7 @@ RANK_COLUMNS: dict[str, list[Column]] = {
         ("80% range", "right", lambda r: _range(r.estimate)),
         ("J/token", "right", lambda r: f"{r.estimate.energy_per_unit_j:.3g}"
          if r.estimate.energy_per_unit_j is not None else "-"),
+        ("GPUs", "right", lambda r: _gpus_cell(r.estimate)),
         ("memory GB", "right", lambda r: _memory_cell(r.estimate, 1)),
         ("$/Mtok", "right", _cost_cell),
         ("bound", "left", lambda r: r.estimate.bound),
@@ -194,6 +203,20 @@ def _print_serving(e, cost, top: int | None) -> None:
         f"{o['context']:,} x batch {s.batch}) + activations {_gb(m.activation_bytes)} GB + workspace "
         f"{_gb(m.workspace_bytes)} GB = {_gb(m.required_bytes)} GB of {_gb(m.available_bytes)} GB; request 80% range "
         f"{_range(e)}; tier {e.tier}: {e.error_band}", highlight=False, soft_wrap=True)
+    if s.parallel is not None and s.parallel.is_multi:
+        _print_parallel(e)
+
+
+def _print_parallel(e) -> None:
+    """Several GPUs: the layout, memory per GPU and the collectives' share of each phase."""
+    x, m, plan = e.metrics, e.memory, e.scenario.parallel
+    parts = [f"{ph.name} {seconds(ph.collective_s)} ({100 * ph.collective_share:.1f}% of "
+             f"{'the time to first token' if ph.name == 'prefill' else 'a decode step'})" for ph in e.phases]
+    stdout.print(
+        f"{plan.gpus} GPUs per replica, {plan.parallelism.label()}: memory per GPU {_gb(m.required_bytes)} GB of "
+        f"{_gb(m.available_bytes)} GB (figures above are per GPU); collectives {', '.join(parts)}; "
+        f"{per_second(x['tokens_per_s_per_gpu'])} decode tokens/s per GPU",
+        highlight=False, soft_wrap=True)
 
 
 PREDICT_VIEWS: dict[str, Callable[[Any, Any, int | None], None]] = {"forward": _print_forward,
