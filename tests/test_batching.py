@@ -172,3 +172,20 @@ def test_missing_mix_file_and_bad_lengths(tmp_path):
         load_mix(tmp_path / "nowhere.yaml")
     with pytest.raises(MixError, match="--isl must be a positive integer"):
         RequestMix.fixed(0, 10)
+
+
+def test_tensor_parallel_replica_shards_weights_and_kv_and_adds_collectives(llm):
+    from roofline.llm.parallel import Parallelism, layer_weight_bytes, sharded_model
+
+    one = ContinuousBatching(llm, "nvidia-h100-sxm", mix=RequestMix.fixed(1024, 256))
+    two = ContinuousBatching(llm, "nvidia-h100-sxm", mix=RequestMix.fixed(1024, 256), parallelism=Parallelism(tp=2))
+    assert two.gpus_per_replica == 2 and one.collective_s(64) == 0.0
+    layers, rest = layer_weight_bytes(sharded_model(llm, Parallelism(tp=2)), dtype="fp16", weights="fp16")
+    assert two.kv_limit().weight_bytes == layers + rest
+    # 8 KV heads over 2 GPUs: each GPU holds half of every token's KV
+    assert two.kv_limit().kv_bytes_per_token == one.kv_limit().kv_bytes_per_token / 2
+    assert two.kv_limit().max_concurrency > 2 * one.kv_limit().max_concurrency
+    assert two.collective_s(64) > 0
+    assert two.step_s(64) == pytest.approx(two._predict(64).latency_s + two.collective_s(64))
+    point = two.at_concurrency(64)
+    assert point.output_tokens_per_s_per_gpu == pytest.approx(point.output_tokens_per_s / 2)

@@ -29,7 +29,7 @@ def test_replicas_cover_the_rate_within_the_slos(plan):
         assert p.requests_per_s == pytest.approx(40 / row.replicas, rel=1e-6)
         assert p.ttft_s <= 1.0 and p.tpot_s <= 0.03
         assert p.concurrency <= row.max_concurrency
-        assert row.gpus == row.replicas * row.gpus_per_replica == row.replicas  # one GPU per replica here
+        assert row.gpus == row.replicas * row.gpus_per_replica == row.replicas  # a 1B model fits one GPU
 
 
 def test_rows_sorted_by_cost_complete_first(plan):
@@ -103,7 +103,7 @@ def test_plan_rps_table_and_max_throughput(run_cli, tmp_path):
     (["--rps", "5", "--qps", "5"], "not both"),
     (["--max-throughput", "--rps", "5"], "takes no --rps"),
     (["--rps", "5", "--p99-latency", "1s"], "static batches"),
-    (["--rps", "5", "--gpus", "2"], "several GPUs per replica"),
+    (["--rps", "5", "--tp", "3"], "--tp 3 must divide the 32 attention heads"),
     (["--isl", "100", "--qps", "5"], "applies to continuous batching"),
     (["--rps", "5", "--isl", "100", "--prompt", "100"], "not both"),
 ])
@@ -115,3 +115,18 @@ def test_plan_rps_usage_errors(run_cli, args, message):
 def test_rps_needs_a_language_model(run_cli):
     code, out, err = run_cli("plan", "resnet18", "--rps", "5")
     assert code == 2 and "--qps" in err
+
+
+def test_a_model_too_big_for_one_gpu_gets_the_smallest_tp_that_fits(run_cli):
+    code, out, err = run_cli("plan", "hf:llama-3.1-70b", "--rps", "10", "--isl", "1024", "--osl", "256", "--ttft", "2s",
+                             "--tpot", "50ms", "--devices", "nvidia-h100-sxm,nvidia-b200", "--json")
+    assert code == 0, err
+    rows = {r["device"]: r for r in json.loads(out)["rows"]}
+    h100 = rows["nvidia-h100-sxm"]
+    assert h100["tp"] == h100["gpus_per_replica"] >= 2 and h100["pp"] == 1  # 141 GB of weights > 80 GB
+    assert h100["gpus"] == h100["replicas"] * h100["tp"]
+    assert h100["point"]["output_tokens_per_s_per_gpu"] == pytest.approx(
+        h100["point"]["output_tokens_per_s"] / h100["tp"])
+    assert rows["nvidia-b200"]["tp"] == 1  # 180 GB: one GPU
+    for r in rows.values():
+        assert r["replicas"] * r["capacity_requests_per_s"] >= 10 * (1 - 1e-9)

@@ -6,9 +6,9 @@ import time
 import click
 
 from roofline.cli.devices import _CATALOG_OPTION, _STRICT_OPTION, _load
-from roofline.cli.options import (DEVICES_OPTION, HOST_MEMORY_OPTION, JOBS_OPTION, KIND_OPTION, RUNTIME_OPTION,
-                                  TIER_OPTION, OptionError, cost_options, costs_from, model_options, model_options_from,
-                                  parse_host_memory)
+from roofline.cli.options import (DEVICES_OPTION, HOST_MEMORY_OPTION, JOBS_OPTION, KIND_OPTION, PARALLEL_OPTIONS,
+                                  RUNTIME_OPTION, TIER_OPTION, OptionError, cost_options, costs_from, model_options,
+                                  model_options_from, parse_host_memory)
 
 
 @click.command()
@@ -82,7 +82,9 @@ def report(models, runtime, tier, device_ids, kinds, host_memory, budget, out, c
                                           "--generate, else 256).")
 @click.option("--mix", "mix_file", default=None, metavar="FILE",
               help="With --rps/--max-throughput: a YAML or JSON list of {isl, osl, weight} request classes.")
-@click.option("--gpus", default=None, metavar="N", help="With --rps/--max-throughput: GPUs per replica (default 1).")
+@click.option("--max-gpus", "max_gpus", default=None, metavar="N",
+              help="With --rps/--max-throughput: most GPUs per replica when choosing the smallest tensor-parallel "
+                   "degree that fits (default: the device's NVLink domain).")
 @click.option("--chunk", default=None, metavar="TOKENS",
               help="With --rps/--max-throughput: prefill chunk per request and step (default 2048).")
 @click.option("--max-concurrency", "max_concurrency", default=None, metavar="N",
@@ -96,6 +98,7 @@ def report(models, runtime, tier, device_ids, kinds, host_memory, budget, out, c
 @KIND_OPTION
 @click.option("--batch-max", default="64", show_default=True, help="Try batch sizes 1, 2, 4, ... up to this.")
 @model_options
+@PARALLEL_OPTIONS
 @RUNTIME_OPTION
 @TIER_OPTION
 @cost_options
@@ -103,19 +106,22 @@ def report(models, runtime, tier, device_ids, kinds, host_memory, budget, out, c
 @_CATALOG_OPTION
 @_STRICT_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (SI units, USD).")
-def plan(model, qps, rps, max_throughput, isl, osl, mix_file, gpus, chunk, max_concurrency, p99_latency, max_ttft,
-         max_tpot, device_ids, kinds, batch_max, runtime, tier, host_memory, catalogs, strict, as_json, **kwargs):
+def plan(model, qps, rps, max_throughput, isl, osl, mix_file, max_gpus, chunk, max_concurrency, p99_latency,
+         max_ttft, max_tpot, device_ids, kinds, batch_max, runtime, tier, host_memory, catalogs, strict, as_json,
+         **kwargs):
     """Plan capacity: per device the best batch size, units needed, power and cost, lowest TCO first.
 
     For language models (hf:...), QPS is requests per second of --prompt + --generate tokens in static
     batches; --rps plans continuous batching under --ttft/--tpot SLOs (docs/llm.md, "Serving at a load").
     """
     if rps is not None or max_throughput:
-        return _plan_load(model, qps, rps, max_throughput, isl, osl, mix_file, gpus, chunk, max_concurrency,
+        return _plan_load(model, qps, rps, max_throughput, isl, osl, mix_file, max_gpus, chunk, max_concurrency,
                           p99_latency, max_ttft, max_tpot, device_ids, kinds, batch_max, runtime, tier, host_memory,
                           catalogs, strict, as_json, kwargs)
-    given = [flag for flag, value in (("--isl", isl), ("--osl", osl), ("--mix", mix_file), ("--gpus", gpus),
-                                      ("--chunk", chunk), ("--max-concurrency", max_concurrency)) if value is not None]
+    given = [flag for flag, value in (("--isl", isl), ("--osl", osl), ("--mix", mix_file), ("--max-gpus", max_gpus),
+                                      ("--chunk", chunk), ("--max-concurrency", max_concurrency),
+                                      *((f"--{k}", kwargs.pop(k)) for k in ("gpus", "tp", "pp", "ep")))
+             if value is not None]
     if given:
         raise OptionError(f"{given[0]} applies to continuous batching: give --rps or --max-throughput")
     if qps is None:
@@ -152,12 +158,12 @@ def plan(model, qps, rps, max_throughput, isl, osl, mix_file, gpus, chunk, max_c
     print_plan(result)
 
 
-def _plan_load(model, qps, rps, max_throughput, isl, osl, mix_file, gpus, chunk, max_concurrency, p99_latency,
+def _plan_load(model, qps, rps, max_throughput, isl, osl, mix_file, max_gpus, chunk, max_concurrency, p99_latency,
                max_ttft, max_tpot, device_ids, kinds, batch_max, runtime, tier, host_memory, catalogs, strict, as_json,
                kwargs):
     """``plan --rps`` / ``plan --max-throughput``: continuous batching under SLOs (roofline.decide.load)."""
     from roofline.cli._render import emit_json
-    from roofline.cli.options import parse_duration, parse_positive_int, parse_rate, select_devices
+    from roofline.cli.options import parallel_from, parse_duration, parse_positive_int, parse_rate, select_devices
     from roofline.cli.views import print_load_plan
     from roofline.decide.load import plan_load
     from roofline.llm.batching import DEFAULT_CHUNK_TOKENS, RequestMix, load_mix
@@ -196,7 +202,8 @@ def _plan_load(model, qps, rps, max_throughput, isl, osl, mix_file, gpus, chunk,
         isl_n = parse_positive_int(isl, "--isl", "1024") if isl is not None else (options.prompt or 1024)
         osl_n = parse_positive_int(osl, "--osl", "256") if osl is not None else (options.generate or 256)
         mix = RequestMix.fixed(isl_n, osl_n)
-    gpus_n = parse_positive_int(gpus, "--gpus", "1") if gpus is not None else None
+    parallelism = parallel_from(kwargs)
+    gpu_cap = parse_positive_int(max_gpus, "--max-gpus", "8") if max_gpus is not None else None
     chunk_n = parse_positive_int(chunk, "--chunk", "2048") if chunk is not None else DEFAULT_CHUNK_TOKENS
     cap = parse_positive_int(max_concurrency, "--max-concurrency", "256") if max_concurrency is not None else None
     ttft = parse_duration(max_ttft) if max_ttft else None
@@ -207,8 +214,8 @@ def _plan_load(model, qps, rps, max_throughput, isl, osl, mix_file, gpus, chunk,
                  enabled=not as_json):
         result = plan_load(model, rps=rate, mix=mix, ttft_s=ttft, tpot_s=tpot, devices=specs, dtype=dtype,
                            weights=options.weights, kv_dtype=options.kv_dtype, runtime=runtime, tier=tier,
-                           costs=costs, chunk_tokens=chunk_n, max_concurrency=cap, parallelism=gpus_n,
-                           max_throughput=max_throughput)
+                           costs=costs, chunk_tokens=chunk_n, max_concurrency=cap, parallelism=parallelism,
+                           max_gpus=gpu_cap, max_throughput=max_throughput)
     if as_json:
         emit_json(result.to_dict())
         return

@@ -28,7 +28,7 @@ from roofline.decide.costs import COMPLETE_BASES, FORMULA, CostAssumptions, unit
 from roofline.decide.rank import Exclusion
 from roofline.errors import RooflineError
 from roofline.llm.batching import (DEFAULT_CHUNK_TOKENS, DEFAULT_QUANTILE, QUEUEING_APPROXIMATION,
-                                   ContinuousBatching, LoadError, OperatingPoint, RequestMix)
+                                   ContinuousBatching, LoadError, OperatingPoint, RequestMix, as_parallelism)
 
 
 @dataclass(frozen=True)
@@ -125,8 +125,8 @@ def plan_load(model: Any, *, rps: float | None = None, mix: RequestMix | None = 
               dtype: str | None = None, weights: str | None = None, kv_dtype: str | None = None,
               runtime: Any = None, tier: Any = None, costs: CostAssumptions | None = None,
               chunk_tokens: int = DEFAULT_CHUNK_TOKENS, quantile: float = DEFAULT_QUANTILE,
-              max_concurrency: int | None = None, parallelism: Any = None, max_throughput: bool = False,
-              catalog: Any = None) -> LoadPlan:
+              max_concurrency: int | None = None, parallelism: Any = None, max_gpus: int | None = None,
+              max_throughput: bool = False, catalog: Any = None) -> LoadPlan:
     """Serve ``rps`` requests/s of ``mix`` under the SLOs (or, with ``max_throughput``, report each device's
     highest sustainable throughput): per device GPUs per replica, replicas, concurrency, power and cost.
 
@@ -137,7 +137,6 @@ def plan_load(model: Any, *, rps: float | None = None, mix: RequestMix | None = 
     """
     from roofline.llm.model import load_llm
     from roofline.llm.precision import resolve_precision
-    from roofline.predict import DeviceUnusable
     from roofline.predict.efficiency import parse_runtime
     from roofline.resolve import resolve_devices
 
@@ -150,11 +149,6 @@ def plan_load(model: Any, *, rps: float | None = None, mix: RequestMix | None = 
     else:
         if isinstance(rps, bool) or not isinstance(rps, (int, float)) or not math.isfinite(rps) or rps <= 0:
             raise LoadError(f"the request rate must be a positive number of requests/s, got {rps!r}")
-    from roofline.llm.batching import _gpus
-
-    if _gpus(parallelism) != 1:
-        raise LoadError("several GPUs per replica need the parallel serving model (tensor and pipeline "
-                        "parallelism); this build plans one GPU per replica")
     costs = costs or CostAssumptions()
     mix = mix or RequestMix.fixed(1024, 256)
     llm = load_llm(model) if isinstance(model, str) else model
@@ -162,44 +156,27 @@ def plan_load(model: Any, *, rps: float | None = None, mix: RequestMix | None = 
     dtype_key, weights_key, kv_key = resolve_precision(dtype, weights, kv_dtype)
     runtime_value = parse_runtime(runtime or "compiled").value
     specs = resolve_devices(devices, catalog=catalog, kinds=kinds)
-    tp = getattr(parallelism, "tp", None) or (parallelism if isinstance(parallelism, int) else 1)
-    pp = getattr(parallelism, "pp", None) or 1
+    fixed = as_parallelism(parallelism) if parallelism is not None else None
+    if max_gpus is not None and (isinstance(max_gpus, bool) or not isinstance(max_gpus, int) or max_gpus < 1):
+        raise LoadError(f"--max-gpus must be a positive integer, got {max_gpus!r}")
     plan = LoadPlan(f"hf:{llm.name}", "max-throughput" if max_throughput else "load", float(rps) if rps else None,
                     mix, dtype_key, weights_key, kv_key, runtime_value, chunk_tokens, quantile, ttft_s, tpot_s, costs)
+    kw = dict(mix=mix, dtype=dtype_key, weights=weights_key, kv_dtype=kv_key, runtime=runtime_value, tier=tier,
+              chunk_tokens=chunk_tokens, quantile=quantile, max_concurrency=max_concurrency)
+    use_slo = not max_throughput and (ttft_s is not None or tpot_s is not None)
     for device in specs:
-        try:
-            cb = ContinuousBatching(llm, device, mix=mix, dtype=dtype_key, weights=weights_key, kv_dtype=kv_key,
-                                    runtime=runtime_value, tier=tier, chunk_tokens=chunk_tokens, quantile=quantile,
-                                    max_concurrency=max_concurrency, parallelism=parallelism)
-            limit = cb.kv_limit()
-            if limit.max_concurrency < 1:
-                plan.excluded.append(Exclusion(device.id, device.name, "memory", _shortfall(limit)))
-                continue
-            if max_throughput or (ttft_s is None and tpot_s is None):
-                best = cb.max_throughput()
-            else:
-                best = cb.goodput(ttft_s=ttft_s, tpot_s=tpot_s)
-                if best is None:
-                    one = cb.at_concurrency(1, cb.rate(1))
-                    plan.excluded.append(Exclusion(device.id, device.name, "latency",
-                                                   f"no request rate meets the SLOs: with one sequence TTFT "
-                                                   f"{_seconds(one.ttft_s)}, TPOT {_seconds(one.tpot_s)}"))
-                    continue
-        except DeviceUnusable as exc:
-            plan.excluded.append(Exclusion(device.id, device.name, exc.category, exc.detail))
+        found = _serve(llm, device, fixed, max_gpus, use_slo, ttft_s, tpot_s, kw)
+        if isinstance(found, Exclusion):
+            plan.excluded.append(found)
             continue
-        except LoadError as exc:
-            plan.excluded.append(Exclusion(device.id, device.name, "memory" if "fit" in str(exc) else "missing spec",
-                                           str(exc).split(": ", 1)[-1]))
-            continue
+        cb, limit, best = found
         capacity = best.requests_per_s
         if max_throughput:
             replicas, point = 1, best
         else:
             replicas = max(1, math.ceil(rps / capacity * (1 - 1e-12)))
             share = rps / replicas
-            point = cb.at_rate(min(share, capacity)) if ttft_s is not None or tpot_s is not None else \
-                cb.at_concurrency(cb.concurrency_for(min(share, capacity)), min(share, capacity))
+            point = cb.at_rate(min(share, capacity))
         gpus = replicas * cb.gpus_per_replica
         cloud = device.price.cloud[0].usd_per_hour if device.price.cloud else None
         power, per_hour, basis, per_million = fleet_cost(point, gpus, device.price.launch_usd, cloud, costs, replicas)
@@ -207,20 +184,70 @@ def plan_load(model: Any, *, rps: float | None = None, mix: RequestMix | None = 
         if limit.limited_by != "kv cache":
             notes.append(f"concurrency capped at {limit.max_concurrency} (--max-concurrency)")
         plan.rows.append(LoadPlanRow(
-            device.id, device.name, device.kind, cb._predict(point.concurrency).tier, cb.gpus_per_replica, int(tp),
-            int(pp), replicas, gpus, limit.max_concurrency, capacity, point, power, per_hour, basis,
+            device.id, device.name, device.kind, cb._predict(point.concurrency).tier, cb.gpus_per_replica,
+            cb.parallelism.tp, cb.parallelism.pp, replicas, gpus, limit.max_concurrency, capacity, point, power, per_hour, basis,
             basis in COMPLETE_BASES, per_million,
             device.price.launch_usd * gpus if device.price.launch_usd is not None else None, tuple(notes)))
     plan.rows.sort(key=_key)
     return plan
 
 
-def _shortfall(limit) -> str:
+def _serve(llm, device, fixed, max_gpus, use_slo, ttft_s, tpot_s, kw):
+    """(ContinuousBatching, KvLimit, best operating point) of ``device`` at the layout ``fixed``, or by default
+    at the smallest tensor-parallel degree (1, 2, 4 ... up to the GPU-link domain or ``max_gpus``) whose
+    replica fits and meets the SLOs; else the Exclusion of the last layout tried."""
+    from roofline.decide.rank import gpu_limit
+    from roofline.llm.parallel import ParallelError, Parallelism
+    from roofline.predict import DeviceUnusable
+
+    if fixed is not None:
+        layouts = [fixed]
+    else:
+        limit = 1 if device.memory.unified else gpu_limit(device, max_gpus)
+        layouts = [Parallelism(tp) for tp in (1, 2, 4, 8, 16, 32, 64) if tp <= limit]
+    excluded = None
+    for par in layouts:
+        try:
+            cb = ContinuousBatching(llm, device, parallelism=par, **kw)
+            limit_ = cb.kv_limit()
+            if limit_.max_concurrency < 1:
+                excluded = Exclusion(device.id, device.name, "memory", _shortfall(limit_, par))
+                continue
+            if not use_slo:
+                return cb, limit_, cb.max_throughput()
+            best = cb.goodput(ttft_s=ttft_s, tpot_s=tpot_s)
+            if best is None:
+                one = cb.at_concurrency(1, cb.rate(1))
+                excluded = Exclusion(device.id, device.name, "latency",
+                                     f"no request rate meets the SLOs{_on(par)}: with one sequence TTFT "
+                                     f"{_seconds(one.ttft_s)}, TPOT {_seconds(one.tpot_s)}")
+                continue
+            return cb, limit_, best
+        except ParallelError:
+            if fixed is not None:
+                raise
+            continue  # this degree does not divide the heads: the next one
+        except DeviceUnusable as exc:
+            if excluded is None or par.gpus == 1:
+                excluded = Exclusion(device.id, device.name, exc.category, exc.detail)
+            break  # a device that cannot run (or cost) this layout cannot run a larger one
+        except LoadError as exc:
+            excluded = Exclusion(device.id, device.name, "missing spec", str(exc).split(": ", 1)[-1])
+            break
+    return excluded or Exclusion(device.id, device.name, "memory", "does not fit")
+
+
+def _on(par) -> str:
+    return f" on {par.gpus} GPUs ({par.label()})" if par.gpus > 1 else ""
+
+
+def _shortfall(limit, par=None) -> str:
     from roofline.predict.memory import format_bytes
 
-    return (f"weights {format_bytes(limit.weight_bytes)} + workspace {format_bytes(limit.workspace_bytes)} leave no "
+    per = " per GPU" if par is not None and par.gpus > 1 else ""
+    return (f"weights {format_bytes(limit.weight_bytes)}{per} + workspace {format_bytes(limit.workspace_bytes)} leave no "
             f"room for one sequence's KV cache ({format_bytes(limit.kv_bytes_per_sequence)}) in "
-            f"{format_bytes(limit.usable_bytes)} usable")
+            f"{format_bytes(limit.usable_bytes)} usable" + (_on(par) if par is not None else ""))
 
 
 __all__ = ["plan_load", "LoadPlan", "LoadPlanRow", "fleet_cost"]

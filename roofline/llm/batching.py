@@ -65,8 +65,13 @@ This is :data:`QUEUEING_APPROXIMATION`, stated in every result.
 (bisection over the concurrency; a looser limit never lowers it). **Maximum throughput**: the rate at
 the KV-limited concurrency.
 
-Parallelism: the figures are per replica; a replica has ``gpus_per_replica`` GPUs (tensor x pipeline
-parallel, ``parallelism``), per-GPU figures divide by it.
+**Several GPUs per replica** (``parallelism``: roofline.llm.parallel, tensor x pipeline, expert parallel):
+the corners are traced on one GPU's shard; the running sequences go through the ``pp`` stages in ``pp``
+micro-batches of ``C / pp``, so a step is one GPU's shard over the full depth at the micro-batch plus the
+step's collectives (all-reduces of ``N`` tokens, the logits' all-gather, all-to-alls, pipeline sends),
+added, not overlapped; memory is per GPU (one stage's layers, its KV of every running sequence); power
+and energy are per GPU (collectives at idle power). Figures are per replica; ``_per_gpu`` ones divide
+by its GPUs.
 """
 from __future__ import annotations
 
@@ -373,12 +378,18 @@ class ContinuousBatching:
         self.chunk = chunk_tokens
         self.quantile = float(quantile)
         self.cap = max_concurrency
-        self.parallelism = parallelism
-        self.gpus_per_replica = _gpus(parallelism)
-        if self.gpus_per_replica != 1:
-            raise LoadError("several GPUs per replica need the parallel serving model (tensor and pipeline "
-                            "parallelism); this build plans one GPU per replica")
-        self.weight_bytes = weight_bytes(self.llm, dtype=self.dtype, weights=self.weights)
+        from roofline.llm.parallel import check_device, layer_weight_bytes, sharded_model
+
+        self.parallelism = as_parallelism(parallelism)
+        par = self.parallelism
+        self.gpus_per_replica = par.gpus
+        self.shard = sharded_model(self.llm, par)  # one GPU's shard (the model itself on one GPU)
+        if par.gpus > 1:
+            check_device(par, self.device)
+            layers, rest = layer_weight_bytes(self.shard, dtype=self.dtype, weights=self.weights)
+            self.weight_bytes = layers // par.pp + rest  # per GPU: one stage's layers, embedding and head
+        else:
+            self.weight_bytes = weight_bytes(self.llm, dtype=self.dtype, weights=self.weights)
         isl = [c.isl for c in self.mix.classes]
         ctx = [c.isl + c.osl for c in self.mix.classes]
         self.l1 = max(1, min(isl))
@@ -398,11 +409,11 @@ class ContinuousBatching:
     def _trace(self, batch: int, past: int):
         from roofline.llm.trace import trace_phase
 
-        return trace_phase(self.llm, batch=batch, query=1, past=past, dtype=self.dtype, weights=self.weights,
+        return trace_phase(self.shard, batch=batch, query=1, past=past, dtype=self.dtype, weights=self.weights,
                            kv_dtype=self.kv_dtype)
 
     def _segment(self, tokens: float) -> _Segment:
-        if self.llm.arch.is_moe:  # the experts touched saturate: piecewise between powers of two
+        if self.shard.arch.is_moe:  # the experts touched saturate: piecewise between powers of two
             b1 = 1 if tokens < 2 else 2 ** int(math.floor(math.log2(tokens)))
             b2 = 2 * b1
         else:  # bilinear everywhere: one pair of batch sizes serves every step
@@ -443,7 +454,9 @@ class ContinuousBatching:
         return seg
 
     def _terms(self, concurrency: float) -> tuple[float, float, float, float, float]:
-        c = max(float(concurrency), 1.0)
+        """(sequences, tokens, head tokens, attention pairs, KV entries) of one micro-batch of the step: the
+        running sequences split into ``pp`` micro-batches (one on a single stage), at least one sequence."""
+        c = max(float(concurrency) / self.parallelism.pp, 1.0)
         r = c * self._r
         tokens = c + r * self.mix.mean_isl
         head_tokens = c + r
@@ -504,7 +517,8 @@ class ContinuousBatching:
         return w
 
     def _predict(self, concurrency: float):
-        key = round(max(float(concurrency), 1.0), 9)
+        """The per-op prediction of one GPU's step at ``concurrency`` (its micro-batch, full depth)."""
+        key = round(max(float(concurrency) / self.parallelism.pp, 1.0), 9) * self.parallelism.pp
         found = self._steps.get(key)
         if found is None:
             from roofline.predict import predict
@@ -515,9 +529,23 @@ class ContinuousBatching:
             self._steps[key] = found
         return found
 
+    def collective_s(self, concurrency: float) -> float:
+        """Time of one step's collectives (tensor-parallel all-reduces, the logits' all-gather, expert all-to-alls,
+        pipeline sends: roofline.llm.parallel), added to the step, not overlapped; 0 on one GPU."""
+        par = self.parallelism
+        if par.gpus == 1:
+            return 0.0
+        from roofline.llm.parallel import ParallelPlan, communication, priced
+
+        _, tokens, head_tokens, _, _ = self._terms(concurrency)
+        items = communication(self.shard, par, micro_batch=head_tokens, prompt=tokens / head_tokens,
+                              dtype=self.dtype)["prefill"]
+        return sum(t for _, t in priced(ParallelPlan(par, collectives={"step": items}), "step", self.device))
+
     def step_s(self, concurrency: float) -> float:
-        """Predicted time of one steady-state step at ``concurrency`` running sequences."""
-        return self._predict(concurrency).latency_s
+        """Predicted time of one steady-state step at ``concurrency`` running sequences: one GPU's step over the
+        full depth at its micro-batch plus the step's collectives (the time between two tokens of a sequence)."""
+        return self._predict(concurrency).latency_s + self.collective_s(concurrency)
 
     # -- memory
     def kv_limit(self) -> KvLimit:
@@ -525,12 +553,16 @@ class ContinuousBatching:
             return self._limit
         from roofline.predict.memory import WORKSPACE_BYTES, usable_memory
 
-        a = self.llm.arch
-        per_token = a.layers * a.kv_elements_per_token * self.kv_bytes
+        a = self.shard.arch
+        pp = self.parallelism.pp
+        per = a.layers // pp
+        per_token = per * a.kv_elements_per_token * self.kv_bytes
         windows = [a.sliding_window if t == "sliding_attention" and a.sliding_window else None for t in a.layer_types]
 
         def per_sequence(resident: float) -> float:
-            return sum(min(resident, w) if w else resident for w in windows) * a.kv_elements_per_token * self.kv_bytes
+            # the largest pipeline stage's layers (each stage keeps every running sequence's KV of its layers)
+            return max(sum(min(resident, w) if w else resident for w in windows[s * per:(s + 1) * per])
+                       for s in range(pp)) * a.kv_elements_per_token * self.kv_bytes
 
         kv_seq = self.mix.resident_mean(per_sequence)
         usable, _ = usable_memory(self.device)
@@ -573,7 +605,8 @@ class ContinuousBatching:
                             f"{_gb(limit.usable_bytes)} usable)")
         c = float(concurrency)
         p = self._predict(c)
-        step = p.latency_s
+        comm = self.collective_s(c)
+        step = p.latency_s + comm
         mix = self.mix
         sustained = c / (mix.mean_osl * step)
         holding = mix.mean_osl * step
@@ -581,13 +614,15 @@ class ContinuousBatching:
         wait = 0.0 if rate is None else wait_quantile(limit.max_concurrency, rate, holding, self.quantile,
                                                       variability)
         service = (math.ceil(mix.isl_quantile(self.quantile) / self.chunk) + 1) * step
-        _, tokens, _, _, _ = self._terms(c)
-        power = p.energy.energy_j / step if p.energy.energy_j is not None else None
+        # per GPU: its trace's energy (each stage runs 1/pp of the depth for each of pp micro-batches), the
+        # collectives at idle power
+        power = (p.energy.energy_j + comm * (p.energy.idle_w or 0.0)) / step if p.energy.energy_j is not None else None
         tokens_per_s = c / step
         return OperatingPoint(
             concurrency=c, step_s=step, tpot_s=step, ttft_s=wait + service, ttft_service_s=service, queue_wait_s=wait,
             quantile=self.quantile, requests_per_s=sustained, output_tokens_per_s=tokens_per_s,
-            prefill_tokens_per_step=max(c, 1.0) * self._r * mix.mean_isl, tokens_per_step=tokens,
+            prefill_tokens_per_step=max(c, 1.0) * self._r * mix.mean_isl,
+            tokens_per_step=max(c, 1.0) * (1 + self._r * mix.mean_isl),
             kv_utilization=c / limit.max_concurrency, power_w=power,
             energy_per_token_j=(power * self.gpus_per_replica / tokens_per_s) if power is not None else None,
             gpus_per_replica=self.gpus_per_replica, bound=p.bound)
@@ -653,18 +688,21 @@ class ContinuousBatching:
     def to_dict(self) -> dict[str, Any]:
         return {"model": f"hf:{self.llm.name}", "device": self.device.id, "dtype": self.dtype, "weights": self.weights,
                 "kv_dtype": self.kv_dtype, "runtime": self.runtime.value, "chunk_tokens": self.chunk,
-                "ttft_quantile": self.quantile, "gpus_per_replica": self.gpus_per_replica, "mix": self.mix.to_dict(),
+                "ttft_quantile": self.quantile, "parallelism": self.parallelism.to_dict(), "mix": self.mix.to_dict(),
                 "kv_limit": self.kv_limit().to_dict(), "queueing": QUEUEING_APPROXIMATION}
 
 
-def _gpus(parallelism: Any) -> int:
+def as_parallelism(parallelism: Any):
+    """A Parallelism from None (one GPU), a GPU count (tensor parallel over them) or a Parallelism."""
+    from roofline.llm.parallel import SINGLE, Parallelism, make_parallelism
+
     if parallelism is None:
-        return 1
-    if isinstance(parallelism, int) and not isinstance(parallelism, bool):
+        return SINGLE
+    if isinstance(parallelism, Parallelism):
         return parallelism
-    tp = getattr(parallelism, "tp", 1) or 1
-    pp = getattr(parallelism, "pp", 1) or 1
-    return int(tp) * int(pp)
+    if isinstance(parallelism, int) and not isinstance(parallelism, bool):
+        return make_parallelism(gpus=parallelism)
+    raise LoadError(f"parallelism must be a GPU count or a Parallelism(tp, pp, ep), got {parallelism!r}")
 
 
 def _check_rate(rate: Any) -> None:
@@ -677,5 +715,5 @@ def _gb(value: float | None) -> str:
 
 
 __all__ = ["ContinuousBatching", "RequestMix", "RequestClass", "load_mix", "KvLimit", "OperatingPoint", "MixError",
-           "LoadError", "DENSE_BATCH", "erlang_c", "wait_quantile", "DEFAULT_CHUNK_TOKENS", "DEFAULT_QUANTILE",
+           "LoadError", "DENSE_BATCH", "as_parallelism", "erlang_c", "wait_quantile", "DEFAULT_CHUNK_TOKENS", "DEFAULT_QUANTILE",
            "QUEUEING_APPROXIMATION"]
