@@ -32,10 +32,10 @@ compare with a traced step op by op; a dense model is traced at batch 1 and :dat
 step is composed op by op from those four corners:
 
     q_step = A + B x N + G x L + H x X
-    X = C x L + r x E[isl (isl - 1) / 2]                       for FLOPs and ops that do not touch the KV
-                                                               cache (causal attention of the chunks)
-    X = C x L + r x E[chunk x n (n - 1) / 2], n = ceil(isl / chunk)   for the bytes of ops that read or
-                                                               write the cache (each chunk reads the
+    X = C x L + r x E[isl (isl - 1) / 2]                       FLOPs and every byte but the cache reads
+                                                               (causal attention pairs of the chunks)
+    X = C x L + r x E[chunk x n (n - 1) / 2], n = ceil(isl / chunk)   the part of an op's reads that is
+                                                               the KV cache (each chunk reads the
                                                                prompt's earlier KV once)
 
 with ``L = R - 1`` the mean decode KV length, and the head ops (after the last decoder layer) at ``C + r``
@@ -469,9 +469,17 @@ class ContinuousBatching:
         seg = self._segment(tokens)
         per_op_tokens = np.where(seg.head, head_tokens, tokens)
         out = {}
+        h_kv = seg.coef["kv_read"][3]  # the part of an op's reads that is the cache: once per chunk
         for name, (a, b, g, h) in seg.coef.items():
-            x = pairs if name in ("flops", "macs") else np.where(seg.kv_ops, entries, pairs)
-            out[name] = np.maximum(np.rint(a + b * per_op_tokens + g * self.kv_past + h * x), 0.0)
+            if name in ("bytes_read", "bytes_fused"):
+                length = h_kv * entries + (h - h_kv) * pairs
+            elif name == "kv_read":
+                length = h * entries
+            elif name == "working_set_bytes":
+                length = h * np.where(seg.kv_ops, entries, pairs)
+            else:  # FLOPs, writes (scores, masks), weights: per attention pair
+                length = h * pairs
+            out[name] = np.maximum(np.rint(a + b * per_op_tokens + g * self.kv_past + length), 0.0)
         a, b, g, h = seg.peak
         peak = max(a + b * tokens + g * self.kv_past + h * pairs, 0.0)
         return seg, out, peak
