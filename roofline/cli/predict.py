@@ -49,6 +49,8 @@ def predict(model, device_id, runtime, tier, host_memory, catalogs, strict, top_
     costs = costs_from(kwargs)
     catalog = _load(catalogs, strict)
     device = catalog.get(device_id)
+    if device.system is not None:
+        device, parallelism = _system_layout(catalog, device, model, parallelism)
     scenario = load_scenario(model, batch=batch, dtype=dtype, options=options, parallelism=parallelism)
     e = estimate_scenario(scenario, device, runtime=runtime, tier=tier, include_ops=True,
                           host_memory_bytes=parse_host_memory(host_memory))
@@ -57,6 +59,21 @@ def predict(model, device_id, runtime, tier, host_memory, catalogs, strict, top_
         emit_json({**e.to_dict(include_ops=True), **cost.to_dict()})
         return
     print_estimate(e, cost, top_k)
+
+
+def _system_layout(catalog, system, model, parallelism):
+    """A system entry (8x H100...): a language model runs on its GPUs, tensor parallel over all of them unless
+    a layout is given, which may not ask for more GPUs than the system has."""
+    from roofline.llm.parallel import Parallelism
+    from roofline.resolve import is_serving_model
+
+    if not is_serving_model(model):
+        return system, parallelism
+    count = system.system.count
+    parallelism = parallelism or Parallelism(count)
+    if parallelism.gpus > count:
+        raise RooflineError(f"{system.id}: {parallelism.gpus} GPUs asked for, the system has {count}")
+    return catalog.get(system.system.gpu), parallelism
 
 
 @click.command()
