@@ -94,8 +94,9 @@ def _system_layout(catalog, system, model, parallelism):
 @click.option("--max-power", default=None, help="Power limit (TDP / board power), e.g. 15W.")
 @click.option("--max-price", default=None, help="Price limit in USD, e.g. 500.")
 @click.option("--sort", type=click.Choice(["latency", "throughput", "energy", "price", "cost", "perf-per-dollar",
-                                           "perf-per-watt", "tokens-per-s", "ttft", "tpot"]), default=None,
-              help="Order (default: latency; tokens-per-s for hf: models, which also take ttft and tpot).")
+                                           "perf-per-watt", "tokens-per-s", "tokens-per-s-per-gpu", "ttft", "tpot"]),
+              default=None, help="Order (default: latency; tokens-per-s for hf: models, which also take "
+                                 "tokens-per-s-per-gpu, ttft and tpot).")
 @click.option("--top", "top_n", type=int, default=None, help="Show the N best devices.")
 @cost_options
 @HOST_MEMORY_OPTION
