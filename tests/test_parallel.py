@@ -249,3 +249,10 @@ def test_rank_sorts_by_tokens_per_gpu(catalog):
     result = rank(scenario, devices, sort="tokens-per-s-per-gpu")
     values = [r.estimate.metrics["tokens_per_s"] / r.estimate.scenario.gpus for r in result.ranked]
     assert len(values) == 3 and values == sorted(values, reverse=True)
+
+
+def test_python_api_takes_a_layout():
+    import roofline
+
+    e = roofline.estimate("hf:llama-3.2-1b", "nvidia-h100-sxm", prompt=64, generate=4, parallelism=Parallelism(2))
+    assert e.scenario.gpus == 2 and e.metrics["tp"] == 2
