@@ -303,15 +303,18 @@ def estimate(model: Any, device: Any, *, batch: int | None = None, dtype: str | 
              runtime: str | Runtime | None = None, tier: str | Tier | None = None, imgsz: int | None = None,
              input_shape: tuple[int, ...] | str | None = None, prompt: int | None = None,
              generate: int | None = None, weights: str | None = None, kv_dtype: str | None = None,
-             catalog: Any = None, include_ops: bool = False, host_memory_bytes: float | None = None) -> Estimate:
+             catalog: Any = None, include_ops: bool = False, host_memory_bytes: float | None = None,
+             parallelism: Any = None) -> Estimate:
     """Estimate ``model`` on ``device``: names work where the CLI takes them.
+
+    ``parallelism``: a language model's replica on several GPUs (``roofline.llm.parallel.Parallelism(tp=4)``).
 
     ``model``: a name (``"resnet50"``, ``"ultralytics:yolo11n.yaml"``, ``"hf:llama-3-8b"``, ``"pkg.mod:fn"``),
     an ``nn.Module`` (give ``input_shape``), a Workload or a Scenario. ``device``: a catalog id or a DeviceSpec.
     """
     options = ModelOptions(imgsz=imgsz, input_shape=input_shape, prompt=prompt, generate=generate, weights=weights,
                            kv_dtype=kv_dtype)
-    scenario = load_scenario(model, batch=batch, dtype=dtype, options=options)
+    scenario = load_scenario(model, batch=batch, dtype=dtype, options=options, parallelism=parallelism)
     return estimate_scenario(scenario, resolve_device(device, catalog), runtime=runtime, tier=tier,
                              include_ops=include_ops, host_memory_bytes=host_memory_bytes)
 

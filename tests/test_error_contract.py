@@ -36,6 +36,14 @@ CASES = [
     ("predict-llm-bad-weights", ["predict", "hf:llama-3.2-1b", "--device", "nvidia-l4", "--weights", "int3"]),
     ("predict-bad-host-memory", ["predict", "resnet18", "--device", "nvidia-l4", "--host-memory", "lots"]),
     ("predict-bad-runtime", ["predict", "resnet18", "--device", "nvidia-l4", "--runtime", "turbo"]),
+    ("predict-tp-not-dividing-heads", ["predict", "hf:llama-3.2-1b", "--device", "nvidia-h100-sxm", "--tp", "3"]),
+    ("predict-gpus-not-tp-times-pp", ["predict", "hf:llama-3.2-1b", "--device", "nvidia-h100-sxm", "--gpus", "4",
+                                      "--tp", "2"]),
+    ("predict-ep-dense-model", ["predict", "hf:llama-3.2-1b", "--device", "nvidia-h100-sxm", "--tp", "2", "--ep", "2"]),
+    ("predict-tp-beyond-nvlink-domain", ["predict", "hf:llama-3.2-1b", "--device", "nvidia-h100-sxm", "--gpus", "16"]),
+    ("predict-gpus-beyond-system", ["predict", "hf:llama-3.2-1b", "--device", "nvidia-dgx-h100", "--gpus", "16"]),
+    ("predict-gpus-forward-model", ["predict", "resnet18", "--device", "nvidia-l4", "--gpus", "2"]),
+    ("predict-gpus-zero", ["predict", "hf:llama-3.2-1b", "--device", "nvidia-h100-sxm", "--gpus", "0"]),
     # rank
     ("rank-batch-float", ["rank", "resnet18", "--batch", "1e9"]),
     ("rank-top-negative", ["rank", "resnet18", "--top", "-3"]),
@@ -47,6 +55,8 @@ CASES = [
     ("rank-years-zero", ["rank", "resnet18", "--years", "0"]),
     ("rank-bad-price", ["rank", "resnet18", "--max-price", "abc"]),
     ("rank-unknown-kind", ["rank", "resnet18", "--kind", "tpu"]),
+    ("rank-max-gpus-zero", ["rank", "hf:llama-3.2-1b", "--max-gpus", "0"]),
+    ("rank-max-gpus-and-tp", ["rank", "hf:llama-3.2-1b", "--max-gpus", "8", "--tp", "2"]),
     # plan
     ("plan-no-qps", ["plan", "resnet18"]),
     ("plan-qps-zero", ["plan", "resnet18", "--qps", "0"]),

@@ -222,3 +222,37 @@ def test_rank_gives_the_gpus_a_70b_model_needs(catalog):
         assert tp & (tp - 1) == 0  # a power of two
         smaller = math.ceil(scenario.weight_bytes / tp * 2)  # half as many GPUs would hold twice the weights
         assert tp == 2 or smaller > e.memory.available_bytes
+
+
+def test_pipeline_prefill_bubble_and_energy_by_hand(llm, catalog):
+    """pp = 2, batch 2: two micro-batches of one sequence; the prefill takes (m + pp - 1) / pp = 3/2 times the
+    full depth at one micro-batch plus its sends; energy = tp x m x one trace's energy + collectives at idle."""
+    device = catalog.get("nvidia-h100-sxm")
+    e = estimate_scenario(serving_scenario(llm, REQUEST, Parallelism(2, 2)), device)
+    prefill = e.phase("prefill")
+    raw = prefill.predictions[0]
+    comm = sum(c["time_s"] for c in prefill.collectives) / 1.5
+    assert prefill.latency_s == pytest.approx(1.5 * (raw.latency_s + comm))
+    assert e.metrics["ttft_s"] == prefill.latency_s
+    idle = raw.energy.idle_w
+    assert prefill.energy_j == pytest.approx(2 * 2 * raw.energy.energy_j + 4 * 1.5 * comm * idle)
+    decode = e.phase("decode")
+    assert e.metrics["tokens_per_s"] == pytest.approx(REQUEST.batch / decode.latency_s)
+    assert e.price_usd is None or e.price_usd == 4 * device.price.launch_usd
+
+
+def test_rank_sorts_by_tokens_per_gpu(catalog):
+    from roofline.decide.rank import rank
+
+    scenario = serving_scenario(load_llm("hf:llama-3-70b"), LlmRequest(prompt=1024, generate=256))
+    devices = [catalog.get("nvidia-h100-sxm"), catalog.get("nvidia-a100-40gb-sxm"), catalog.get("nvidia-b200")]
+    result = rank(scenario, devices, sort="tokens-per-s-per-gpu")
+    values = [r.estimate.metrics["tokens_per_s"] / r.estimate.scenario.gpus for r in result.ranked]
+    assert len(values) == 3 and values == sorted(values, reverse=True)
+
+
+def test_python_api_takes_a_layout():
+    import roofline
+
+    e = roofline.estimate("hf:llama-3.2-1b", "nvidia-h100-sxm", prompt=64, generate=4, parallelism=Parallelism(2))
+    assert e.scenario.gpus == 2 and e.metrics["tp"] == 2

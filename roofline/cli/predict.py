@@ -49,6 +49,8 @@ def predict(model, device_id, runtime, tier, host_memory, catalogs, strict, top_
     costs = costs_from(kwargs)
     catalog = _load(catalogs, strict)
     device = catalog.get(device_id)
+    if device.system is not None:
+        device, parallelism = _system_layout(catalog, device, model, parallelism)
     scenario = load_scenario(model, batch=batch, dtype=dtype, options=options, parallelism=parallelism)
     e = estimate_scenario(scenario, device, runtime=runtime, tier=tier, include_ops=True,
                           host_memory_bytes=parse_host_memory(host_memory))
@@ -57,6 +59,21 @@ def predict(model, device_id, runtime, tier, host_memory, catalogs, strict, top_
         emit_json({**e.to_dict(include_ops=True), **cost.to_dict()})
         return
     print_estimate(e, cost, top_k)
+
+
+def _system_layout(catalog, system, model, parallelism):
+    """A system entry (8x H100...): a language model runs on its GPUs, tensor parallel over all of them unless
+    a layout is given, which may not ask for more GPUs than the system has."""
+    from roofline.llm.parallel import Parallelism
+    from roofline.resolve import is_serving_model
+
+    if not is_serving_model(model):
+        return system, parallelism
+    count = system.system.count
+    parallelism = parallelism or Parallelism(count)
+    if parallelism.gpus > count:
+        raise RooflineError(f"{system.id}: {parallelism.gpus} GPUs asked for, the system has {count}")
+    return catalog.get(system.system.gpu), parallelism
 
 
 @click.command()
@@ -77,8 +94,9 @@ def predict(model, device_id, runtime, tier, host_memory, catalogs, strict, top_
 @click.option("--max-power", default=None, help="Power limit (TDP / board power), e.g. 15W.")
 @click.option("--max-price", default=None, help="Price limit in USD, e.g. 500.")
 @click.option("--sort", type=click.Choice(["latency", "throughput", "energy", "price", "cost", "perf-per-dollar",
-                                           "perf-per-watt", "tokens-per-s", "ttft", "tpot"]), default=None,
-              help="Order (default: latency; tokens-per-s for hf: models, which also take ttft and tpot).")
+                                           "perf-per-watt", "tokens-per-s", "tokens-per-s-per-gpu", "ttft", "tpot"]),
+              default=None, help="Order (default: latency; tokens-per-s for hf: models, which also take "
+                                 "tokens-per-s-per-gpu, ttft and tpot).")
 @click.option("--top", "top_n", type=int, default=None, help="Show the N best devices.")
 @cost_options
 @HOST_MEMORY_OPTION

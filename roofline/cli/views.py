@@ -207,6 +207,13 @@ def _print_serving(e, cost, top: int | None) -> None:
         _print_parallel(e)
 
 
+def _per_gpu_scope(plan) -> str:
+    if plan.parallelism.pp == 1:
+        return "figures above are per GPU"
+    return (f"the phase table is one tensor-parallel rank through all {plan.parallelism.pp} stages at a micro-batch "
+            f"of {plan.micro_batch}; memory is per GPU")
+
+
 def _print_parallel(e) -> None:
     """Several GPUs: the layout, memory per GPU and the collectives' share of each phase."""
     x, m, plan = e.metrics, e.memory, e.scenario.parallel
@@ -214,7 +221,7 @@ def _print_parallel(e) -> None:
              f"{'the time to first token' if ph.name == 'prefill' else 'a decode step'})" for ph in e.phases]
     stdout.print(
         f"{plan.gpus} GPUs per replica, {plan.parallelism.label()}: memory per GPU {_gb(m.required_bytes)} GB of "
-        f"{_gb(m.available_bytes)} GB (figures above are per GPU); collectives {', '.join(parts)}; "
+        f"{_gb(m.available_bytes)} GB ({_per_gpu_scope(plan)}); collectives {', '.join(parts)}; "
         f"{per_second(x['tokens_per_s_per_gpu'])} decode tokens/s per GPU",
         highlight=False, soft_wrap=True)
 

@@ -89,6 +89,9 @@ _KEYS = (
                                                                            r.estimate.power_w), descending=True),
     SortKey("tokens-per-s", "decode tokens per second of the batch", lambda r: r.estimate.metrics.get("tokens_per_s"),
             descending=True, serving_only=True),
+    SortKey("tokens-per-s-per-gpu", "decode tokens per second of the batch per GPU of the replica",
+            lambda r: _ratio(r.estimate.metrics.get("tokens_per_s"), r.estimate.scenario.gpus), descending=True,
+            serving_only=True),
     SortKey("ttft", "time to first token", lambda r: r.estimate.metrics.get("ttft_s"), serving_only=True),
     SortKey("tpot", "time per output token", lambda r: r.estimate.metrics.get("tpot_s"), serving_only=True),
 )
