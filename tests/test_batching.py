@@ -87,6 +87,8 @@ def test_throughput_rises_with_concurrency_until_the_kv_limit(h100):
     assert all(b > a for a, b in zip(rates, rates[1:])), rates
     best = h100.max_throughput()
     assert best.concurrency == cmax and best.output_tokens_per_s == rates[-1]
+    with pytest.raises(RooflineError, match="exceed the KV-limited concurrency"):
+        h100.at_concurrency(cmax + 1)
     assert best.kv_utilization == 1.0
     # TPOT (the step) grows with concurrency
     steps = [h100.at_concurrency(c).tpot_s for c in levels]

@@ -612,6 +612,11 @@ class ContinuousBatching:
             raise LoadError(f"{self.device.id}: the model does not fit ({_gb(self.weight_bytes)} of weights, "
                             f"{_gb(limit.usable_bytes)} usable)")
         c = float(concurrency)
+        if not math.isfinite(c) or c < 0:
+            raise LoadError(f"the concurrency must be a non-negative number of sequences, got {concurrency!r}")
+        if c > limit.max_concurrency * (1 + 1e-9):
+            raise LoadError(f"{self.device.id}: {c:g} running sequences exceed the KV-limited concurrency of "
+                            f"{limit.max_concurrency}")
         p = self._predict(c)
         comm = self.collective_s(c)
         step = p.latency_s + comm
