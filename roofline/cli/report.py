@@ -92,7 +92,8 @@ def report(models, runtime, tier, device_ids, kinds, host_memory, budget, out, c
 @click.option("--p99-latency", "p99_latency", default=None,
               help="Latency limit per request, e.g. 50ms (compared with the worst case under the stated "
                    "queueing assumption).")
-@click.option("--ttft", "max_ttft", default=None, help="hf: models: time-to-first-token limit, e.g. 2s.")
+@click.option("--ttft", "max_ttft", default=None,
+              help="hf: models: time-to-first-token limit, e.g. 2s (with --rps: on the 99th percentile).")
 @click.option("--tpot", "max_tpot", default=None, help="hf: models: time-per-output-token limit, e.g. 50ms.")
 @DEVICES_OPTION
 @KIND_OPTION
