@@ -191,3 +191,12 @@ def test_tensor_parallel_replica_shards_weights_and_kv_and_adds_collectives(llm)
     assert two.step_s(64) == pytest.approx(two._predict(64).latency_s + two.collective_s(64))
     point = two.at_concurrency(64)
     assert point.output_tokens_per_s_per_gpu == pytest.approx(point.output_tokens_per_s / 2)
+
+
+def test_max_throughput_within_1_5x_of_a_published_figure():
+    """TensorRT-LLM's perf overview (docs/llm.md): Llama 3.1 8B FP8 on one H100 SXM, ISL/OSL 1000/1000,
+    15,220 output tokens/s at maximum load; predicted with an FP8 KV cache."""
+    cb = ContinuousBatching("hf:llama-3.1-8b", "nvidia-h100-sxm", mix=RequestMix.fixed(1000, 1000), dtype="fp8",
+                            kv_dtype="fp8")
+    ratio = cb.max_throughput().output_tokens_per_s / 15220
+    assert 1 / 1.5 < ratio < 1.5, ratio
