@@ -20,8 +20,10 @@ DEFAULT_UTILIZATION = 0.5
 # step, and a ring all-reduce takes 2 (ranks - 1) steps.
 NCCL_BASE_LATENCY_S = 6.6e-6
 NCCL_STEP_LATENCY_S = {"nvlink": 0.6e-6, "pcie": 1.0e-6, "network": 2.7e-6}
-# Between nodes: one 400 Gb/s InfiniBand NDR port per GPU (DGX H100/H200: eight single-port ConnectX-7
-# 400 Gb/s adapters for the compute fabric, https://www.nvidia.com/en-us/data-center/dgx-h100/ and
+# Between nodes: one 400 Gb/s InfiniBand NDR port per GPU (DGX H100/H200: "four OSFP ports serving eight
+# single-port NVIDIA ConnectX-7 VPI ... up to 400 Gb/s InfiniBand/Ethernet",
+# https://docs.nvidia.com/dgx-basepod/reference-architecture-infrastructure-foundation-enterprise-ai/latest/core-components.html ;
+# eight of those ports form the InfiniBand compute fabric,
 # https://docs.nvidia.com/dgx-basepod/deployment-guide-dgx-basepod/latest/network-overview.html):
 # 400e9 bit/s / 8 = 50e9 bytes/s per direction per GPU.
 NETWORK_BANDWIDTH_BYTES_PER_S = 400e9 / 8

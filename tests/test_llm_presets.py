@@ -14,7 +14,7 @@ from roofline.llm.trace import trace_phase  # noqa: E402
 from roofline.sources.hf import PRESETS_DIR, list_presets  # noqa: E402
 
 NEW = ["llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b", "llama-3.2-3b", "qwen3-8b", "qwen3-30b-a3b",
-       "deepseek-v3", "gpt-oss-20b", "gpt-oss-120b", "gemma-2-2b", "gemma-2-9b", "gemma-2-27b", "gemma-3-1b", "gemma-3-12b", "phi-4"]
+       "deepseek-v3", "gpt-oss-20b", "gpt-oss-120b", "gemma-2-2b", "gemma-2-9b", "gemma-2-27b", "gemma-3-1b", "gemma-3-12b", "phi-4", "llama-2-70b"]
 EXISTING = ["llama-3-8b", "llama-3-70b", "llama-3.2-1b", "mistral-7b", "qwen2.5-7b", "mixtral-8x7b", "llama-2-7b"]
 
 

@@ -114,8 +114,8 @@ def test_html_table_numbers_equal_rank_json(html_report, run_cli):
                 assert _value(cells[field]) == expected[key], (model, device, field)
             assert _value(cells["memory_headroom_bytes"]) == expected["memory"]["headroom_bytes"]
             assert cells["tier"] == expected["tier"] and cells["bound"] == expected["bound"]
-            cost = inference_cost(expected["throughput_per_s"], expected["energy_per_inference_j"],
-                                  expected["price_usd"], costs)
+            cost = unit_cost(expected["throughput_per_s"], expected["energy_per_inference_j"],
+                             expected["price_usd"], expected["usd_per_hour"], costs, "inference")
             assert _value(cells["cost_usd_per_million"]) == cost.total_usd_per_million
             assert _value(cells["cost_usd_per_million"]) == expected["cost_usd_per_million_units"]
             assert _value(cells["purchase_usd_per_million"]) == cost.purchase_usd_per_million

@@ -50,6 +50,15 @@ def _range(e) -> str:
     return f"{seconds(low)}-{seconds(high)}"
 
 
+def _price_cell(e) -> str:
+    """The purchase price, else the cloud price per hour (marked), else '-'."""
+    if e.price_usd is not None:
+        return f"${e.price_usd:,.0f}"
+    if e.usd_per_hour is not None:
+        return f"${e.usd_per_hour:,.3g}/h ☁"
+    return "-"
+
+
 Column = tuple[str, str, Callable[[Any], str]]  # header, justify, cell of a Ranked row
 
 RANK_COLUMNS: dict[str, list[Column]] = {
@@ -62,7 +71,7 @@ RANK_COLUMNS: dict[str, list[Column]] = {
         ("bound", "left", lambda r: r.estimate.bound),
         ("tier", "left", lambda r: r.estimate.tier),
         ("memory GB", "right", lambda r: _memory_cell(r.estimate, 2)),
-        ("price", "right", lambda r: f"${r.estimate.price_usd:,.0f}" if r.estimate.price_usd is not None else "-"),
+        ("price", "right", lambda r: _price_cell(r.estimate)),
         ("items/s/$", "right", lambda r: f"{v:.3g}" if (v := _ratio(r.estimate.throughput_per_s,
                                                                      r.estimate.price_usd)) is not None else "-"),
         ("$/M items", "right", _cost_cell),
@@ -100,7 +109,7 @@ def cost_footer(costs, unit: str) -> str:
     return (f"$/M: USD per million {unit}s = purchase price over {costs.years:g} years at "
             f"{100 * costs.utilization:g} % utilisation + electricity at ${costs.electricity_usd_per_kwh:g}/kWh "
             "(cost basis " + costs.basis + "); † energy only (no price), ‡ purchase only (no power figure), "
-            "☁ cloud price per hour: marked costs are not comparable with unmarked ones")
+            "☁ cloud price per hour x hours (complete, energy included); † and ‡ costs are not comparable with the others")
 
 
 def exclusions(excluded) -> None:
@@ -262,7 +271,7 @@ PLAN_COLUMNS: dict[str, list[PlanColumn]] = {
         ("busy", lambda r: f"{100 * r.busy_fraction:.0f}%"), ("avg power", lambda r: _watts(r.power_w)),
         ("peak power", lambda r: _watts(r.peak_power_w)), ("purchase", lambda r: _usd(r.purchase_usd)),
         ("energy/yr", lambda r: _usd(r.energy_usd_per_year)), ("TCO", _tco),
-        ("$/M items", lambda r: f"{r.usd_per_million_units:.3g}" if r.usd_per_million_units is not None else "-"),
+        ("$/M items", lambda r: f"${r.usd_per_million_units:.3g}" if r.usd_per_million_units is not None else "-"),
     ],
     "serving": [
         ("batch", lambda r: str(r.batch)), ("units", lambda r: str(r.units)),
@@ -271,7 +280,7 @@ PLAN_COLUMNS: dict[str, list[PlanColumn]] = {
         ("tok/s/unit", lambda r: per_second(r.throughput_per_unit_per_s)), ("avg power", lambda r: _watts(r.power_w)),
         ("purchase", lambda r: _usd(r.purchase_usd)), ("energy/yr", lambda r: _usd(r.energy_usd_per_year)),
         ("TCO", _tco),
-        ("$/M tokens", lambda r: f"{r.usd_per_million_units:.3g}" if r.usd_per_million_units is not None else "-"),
+        ("$/M tokens", lambda r: f"${r.usd_per_million_units:.3g}" if r.usd_per_million_units is not None else "-"),
     ],
 }
 

@@ -3,8 +3,10 @@
 - roofline chart (log-log): every device's ceiling min(peak FLOP/s, bandwidth x intensity) and
   the model on that device as a point at its arithmetic intensity and achieved FLOP/s;
 - Pareto chart (log-log): latency per batch against cost per million inferences; devices on
-  the front (no other device is both faster and cheaper) are joined and labelled. Devices
-  without a price are drawn hollow at their energy-only cost and kept off the front.
+  the front (no other device is both faster and cheaper) are joined and labelled. Purchased
+  devices (purchase + energy) and cloud-priced ones (on-demand USD/h) share the same axes, each
+  basis with its own marker and legend entry; devices with a partial cost (energy only, purchase
+  only) are drawn hollow, labelled with their basis, and kept off the front.
 
 matplotlib is imported only when a chart is drawn (``pip install 'roofline[report]'``).
 """
@@ -15,7 +17,7 @@ import math
 from typing import Any, Sequence
 
 from roofline.errors import MissingExtraError
-from roofline.decide.costs import BASIS_CLOUD, BASIS_FULL, COMPLETE_BASES
+from roofline.decide.costs import BASIS_CLOUD, BASIS_ENERGY_ONLY, BASIS_FULL, BASIS_PURCHASE_ONLY, COMPLETE_BASES
 from roofline.report.data import DeviceRow, ModelSection
 
 CHART_KINDS = ("roofline", "pareto")
@@ -168,7 +170,21 @@ def _usd_tick(value: float, _pos: Any = None) -> str:
     return f"${value:.3g}"
 
 
+# Legend text per cost basis: the chart says which basis each marker is (the same words as the tables).
+PARETO_LEGEND = {
+    BASIS_FULL: "cost basis: purchase + energy (amortised price + electricity)",
+    BASIS_CLOUD: "cost basis: cloud price (on-demand USD/h per device, energy included)",
+    BASIS_ENERGY_ONLY: "cost basis: energy only (no price in the catalog; not comparable)",
+    BASIS_PURCHASE_ONLY: "cost basis: purchase only (no power figure; not comparable)",
+}
+
+
 def pareto_chart(section: ModelSection, fmt: str = "svg") -> bytes:
+    return _save(pareto_figure(section), fmt)
+
+
+def pareto_figure(section: ModelSection) -> Any:
+    """The Pareto chart as a matplotlib Figure (one Axes): every priced device on the same axes."""
     matplotlib, Figure = _matplotlib()
     from matplotlib.ticker import EngFormatter, FuncFormatter
 
@@ -183,15 +199,15 @@ def pareto_chart(section: ModelSection, fmt: str = "svg") -> bytes:
     rented = [r for r in full if r.cost_basis == BASIS_CLOUD]
     if bought:
         ax.scatter([r.latency_s for r in bought], [r.cost_usd_per_million for r in bought], s=36, color="tab:blue",
-                   edgecolors="black", linewidths=0.5, zorder=3, label="purchase + energy")
+                   edgecolors="black", linewidths=0.5, zorder=3, label=PARETO_LEGEND[BASIS_FULL])
     if rented:
         ax.scatter([r.latency_s for r in rented], [r.cost_usd_per_million for r in rented], s=40, marker="s",
-                   color="tab:green", edgecolors="black", linewidths=0.5, zorder=3,
-                   label="cloud price per hour (energy included)")
-    if partial:
-        ax.scatter([r.latency_s for r in partial], [r.cost_usd_per_million for r in partial], s=36,
-                   facecolors="none", edgecolors="tab:orange", linewidths=1.2, zorder=3,
-                   label="no purchase price: energy-only cost (not comparable)")
+                   color="tab:green", edgecolors="black", linewidths=0.5, zorder=3, label=PARETO_LEGEND[BASIS_CLOUD])
+    for basis, color in ((BASIS_ENERGY_ONLY, "tab:orange"), (BASIS_PURCHASE_ONLY, "tab:purple")):
+        some = [r for r in partial if r.cost_basis == basis]
+        if some:
+            ax.scatter([r.latency_s for r in some], [r.cost_usd_per_million for r in some], s=36,
+                       facecolors="none", edgecolors=color, linewidths=1.2, zorder=3, label=PARETO_LEGEND[basis])
     if front:
         ax.step([r.latency_s for r in front], [r.cost_usd_per_million for r in front], where="post",
                 color="tab:red", linewidth=1.2, zorder=2)
@@ -219,8 +235,8 @@ def pareto_chart(section: ModelSection, fmt: str = "svg") -> bytes:
     ax.set_title(f"Latency against cost: {section.model}, batch {section.batch}, {section.dtype}\n"
                  "lower left is better; cost = amortised purchase + electricity, or the cloud price", fontsize=10)
     if full or partial:
-        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=8, ncols=3, frameon=False)
-    return _save(fig, fmt)
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=8, ncols=2, frameon=False)
+    return fig
 
 
 def chart(kind: str, section: ModelSection, fmt: str = "svg") -> bytes:
