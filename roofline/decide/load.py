@@ -23,10 +23,8 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable
 
-from roofline.constants import HOURS_PER_YEAR
 from roofline.decide.costs import COMPLETE_BASES, FORMULA, CostAssumptions, unit_cost
 from roofline.decide.rank import Exclusion
-from roofline.errors import RooflineError
 from roofline.llm.batching import (DEFAULT_CHUNK_TOKENS, DEFAULT_QUANTILE, QUEUEING_APPROXIMATION,
                                    ContinuousBatching, LoadError, OperatingPoint, RequestMix, as_parallelism)
 
