@@ -69,6 +69,7 @@ CASES = [
     ("plan-rps-missing-mix", ["plan", "hf:llama-3.2-1b", "--rps", "10", "--mix", "{tmp}/missing.yaml"]),
     ("plan-rps-ttft-without-unit", ["plan", "hf:llama-3.2-1b", "--rps", "10", "--ttft", "2"]),
     ("plan-rps-forward-model", ["plan", "resnet18", "--rps", "10"]),
+    ("plan-rps-calibrated-tier", ["plan", "hf:llama-3.2-1b", "--rps", "10", "--tier", "calibrated"]),
     # report
     ("report-no-out", ["report", "resnet18"]),
     ("report-pdf", ["report", "resnet18", "--out", "{tmp}/report.pdf"]),

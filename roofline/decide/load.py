@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable
 
 from roofline.decide.costs import COMPLETE_BASES, FORMULA, CostAssumptions, unit_cost
-from roofline.decide.rank import Exclusion
+from roofline.decide.rank import Exclusion, check_calibrated
 from roofline.llm.batching import (DEFAULT_CHUNK_TOKENS, DEFAULT_QUANTILE, QUEUEING_APPROXIMATION,
                                    ContinuousBatching, LoadError, OperatingPoint, RequestMix, as_parallelism)
 
@@ -154,6 +154,7 @@ def plan_load(model: Any, *, rps: float | None = None, mix: RequestMix | None = 
     dtype_key, weights_key, kv_key = resolve_precision(dtype, weights, kv_dtype)
     runtime_value = parse_runtime(runtime or "compiled").value
     specs = resolve_devices(devices, catalog=catalog, kinds=kinds)
+    check_calibrated(specs, tier, runtime_value)
     fixed = as_parallelism(parallelism) if parallelism is not None else None
     if max_gpus is not None and (isinstance(max_gpus, bool) or not isinstance(max_gpus, int) or max_gpus < 1):
         raise LoadError(f"--max-gpus must be a positive integer, got {max_gpus!r}")
