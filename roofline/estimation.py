@@ -17,7 +17,7 @@ raise DeviceUnusable with its category (roofline.predict).
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from roofline.catalog import DeviceSpec
@@ -46,11 +46,22 @@ class PhaseEstimate:
     breakdown: dict[str, int]  # bytes by category (weights, KV...), activations and total
     facts: dict[str, Any]
     predictions: tuple[Prediction, ...] = field(repr=False, default=())
+    # several GPUs: time of the phase's collectives per run (included in latency_s) and each collective's part
+    collective_s: float = 0.0
+    collectives: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def collective_share(self) -> float:
+        return self.collective_s / self.latency_s if self.latency_s else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"phase": self.name, **self.facts, "flops": self.flops, **self.breakdown, "latency_s": self.latency_s,
-                "energy_j": self.energy_j, "bound": self.bound, "compute_utilization": self.compute_utilization,
-                "bandwidth_utilization": self.bandwidth_utilization}
+        out = {"phase": self.name, **self.facts, "flops": self.flops, **self.breakdown, "latency_s": self.latency_s,
+               "energy_j": self.energy_j, "bound": self.bound, "compute_utilization": self.compute_utilization,
+               "bandwidth_utilization": self.bandwidth_utilization}
+        if self.collectives:
+            out.update({"collective_s": self.collective_s, "collective_share": self.collective_share,
+                        "collectives": list(self.collectives)})
+        return out
 
 
 @dataclass
@@ -127,6 +138,9 @@ class Estimate:
                         "error_band": self.error_band, **self.metrics, "bound": self.bound})
             out.update({p.name: p.to_dict() for p in self.phases})
             out["notes"] = list(self.notes)
+            if s.parallel is not None and s.parallel.is_multi:
+                out["parallel"] = s.parallel.to_dict()
+                out["memory_per_gpu_bytes"] = self.memory.required_bytes
         out.update({
             "latency_s": self.latency_s, "throughput_per_s": self.throughput_per_s,
             "requests_per_s": self.requests_per_s, "energy_j": self.energy_j,
@@ -164,6 +178,54 @@ def _phase_estimate(phase: Phase, predictions: list[Prediction], fused: bool) ->
         breakdown=breakdown, facts=dict(phase.facts), predictions=tuple(predictions))
 
 
+def _times(value: float | None, n: int) -> float | None:
+    return None if value is None else value * n
+
+
+def _with_collectives(p: PhaseEstimate, plan: Any, device: DeviceSpec, idle_w: float | None) -> PhaseEstimate:
+    """A phase of one GPU's trace made a phase of the replica: its collectives added (not overlapped), the
+    prefill's pipeline schedule applied, its energy that of every GPU (collective time at idle power)."""
+    from roofline.llm.parallel import priced
+
+    items = priced(plan, p.name, device)
+    comm = sum(t for _, t in items)
+    factor = plan.prefill_factor() if p.name == "prefill" else 1.0
+    par = plan.parallelism
+    energy = None
+    if p.energy_j is not None:
+        # every stage's GPUs run each of the m micro-batches over 1/pp of the depth: tp x m x one trace's energy
+        energy = par.tp * plan.microbatches * p.energy_j + par.gpus * comm * factor * (idle_w or 0.0)
+    return replace(p, latency_s=(p.latency_s + comm) * factor, first_latency_s=(p.first_latency_s + comm) * factor,
+                   last_latency_s=(p.last_latency_s + comm) * factor, energy_j=energy, collective_s=comm * factor,
+                   collectives=tuple({**c.to_dict(), "time_s": t * factor} for c, t in items))
+
+
+def _parallel_metrics(plan: Any, phases: tuple[PhaseEstimate, ...], metrics: dict[str, float]) -> dict[str, float]:
+    gpus = plan.gpus
+    out: dict[str, float] = {**plan.parallelism.to_dict()}
+    for p in phases:
+        out[f"{p.name}_collective_s"] = p.collective_s
+        out[f"{p.name}_collective_share"] = p.collective_share
+    out["tokens_per_s_per_gpu"] = metrics["tokens_per_s"] / gpus
+    out["output_tokens_per_s_per_gpu"] = metrics["output_tokens_per_s"] / gpus
+    out["requests_per_s_per_gpu"] = metrics["requests_per_s"] / gpus
+    return out
+
+
+def _parallel_note(plan: Any, device: DeviceSpec) -> str:
+    from roofline.llm.parallel import pipeline_crossings
+    from roofline.predict.collectives import GPU_LINK, domain_size, link_of
+
+    par = plan.parallelism
+    link = link_of(device, GPU_LINK)
+    where = link.label if link is not None else "no link figure"
+    crossings = pipeline_crossings(par, domain_size(device))
+    net = f"; {crossings} pipeline boundaries over the network" if crossings else ""
+    return (f"{par.gpus} GPUs per replica ({par.label()}): weights, KV cache and activations per GPU; "
+            f"collectives over {where}{net}, added to the compute time (not overlapped); power, price and "
+            f"energy x {par.gpus}")
+
+
 def estimate_scenario(scenario: Scenario, device: DeviceSpec, *, runtime: str | Runtime | None = None,
                       tier: str | Tier | None = None, include_ops: bool = False,
                       host_memory_bytes: float | None = None, execution: Any = None) -> Estimate:
@@ -173,6 +235,10 @@ def estimate_scenario(scenario: Scenario, device: DeviceSpec, *, runtime: str | 
     roofline.catalog.DeviceSpec.system_memory)."""
     runtime = parse_runtime(runtime or scenario.default_runtime)
     tier = parse_tier(tier)
+    if scenario.parallel is not None and scenario.parallel.is_multi:
+        from roofline.llm.parallel import check_device
+
+        check_device(scenario.parallel.parallelism, device)
     predictions: list[list[Prediction]] = []
     for phase in scenario.phases:
         predictions.append([predict(s.workload, device, runtime=runtime, tier=tier, include_ops=include_ops,
@@ -180,13 +246,18 @@ def estimate_scenario(scenario: Scenario, device: DeviceSpec, *, runtime: str | 
     first = predictions[0][0]
     fused = runtime is Runtime.COMPILED or first.tier == Tier.SOL.value
     phases = tuple(_phase_estimate(ph, preds, fused) for ph, preds in zip(scenario.phases, predictions))
+    plan = scenario.parallel
+    multi = plan is not None and plan.is_multi
+    if multi:
+        phases = tuple(_with_collectives(p, plan, device, first.energy.idle_w) for p in phases)
     latency = sum(p.runs * p.latency_s for p in phases)
     energy = None
     if all(p.energy_j is not None for p in phases):
         energy = sum(p.runs * p.energy_j for p in phases)
     streamed = any("host link" in n for preds in predictions for p in preds for n in p.notes)
     memory = memory_fit(scenario.weight_bytes, scenario.activation_bytes, device, streamed=streamed,
-                        kv_cache_bytes=scenario.extra_memory_bytes, host_memory_bytes=host_memory_bytes)
+                        kv_cache_bytes=scenario.extra_memory_bytes, host_memory_bytes=host_memory_bytes,
+                        gpus=scenario.gpus)
     notes = list(dict.fromkeys(n for preds in predictions for p in preds for n in p.notes))
     if first.energy.note:
         notes.append(first.energy.note)
@@ -201,6 +272,9 @@ def estimate_scenario(scenario: Scenario, device: DeviceSpec, *, runtime: str | 
                                   decode.last_latency_s, scenario.options)
         if memory.note:
             notes.append(memory.note)
+        if multi:
+            metrics.update(_parallel_metrics(plan, phases, metrics))
+            notes.append(_parallel_note(plan, device))
     units = scenario.units_per_run
     interval = coverage = None
     if first.tier == Tier.DATASHEET.value and execution is None:
@@ -220,8 +294,8 @@ def estimate_scenario(scenario: Scenario, device: DeviceSpec, *, runtime: str | 
         power_w=energy / latency if energy is not None else None,
         idle_power_w=first.energy.idle_w, load_power_w=first.energy.load_w, energy_method=first.energy.method,
         memory=memory, bound=first.bound if scenario.kind == FORWARD else phases[-1].bound,
-        tdp_w=device.power.tdp_w, price_usd=device.price.launch_usd,
-        usd_per_hour=device.price.cloud[0].usd_per_hour if device.price.cloud else None,
+        tdp_w=_times(device.power.tdp_w, scenario.gpus), price_usd=_times(device.price.launch_usd, scenario.gpus),
+        usd_per_hour=_times(device.price.cloud[0].usd_per_hour if device.price.cloud else None, scenario.gpus),
         metrics=metrics, notes=notes, latency_interval_s=interval, interval_coverage=coverage)
 
 
@@ -229,15 +303,18 @@ def estimate(model: Any, device: Any, *, batch: int | None = None, dtype: str | 
              runtime: str | Runtime | None = None, tier: str | Tier | None = None, imgsz: int | None = None,
              input_shape: tuple[int, ...] | str | None = None, prompt: int | None = None,
              generate: int | None = None, weights: str | None = None, kv_dtype: str | None = None,
-             catalog: Any = None, include_ops: bool = False, host_memory_bytes: float | None = None) -> Estimate:
+             catalog: Any = None, include_ops: bool = False, host_memory_bytes: float | None = None,
+             parallelism: Any = None) -> Estimate:
     """Estimate ``model`` on ``device``: names work where the CLI takes them.
+
+    ``parallelism``: a language model's replica on several GPUs (``roofline.llm.parallel.Parallelism(tp=4)``).
 
     ``model``: a name (``"resnet50"``, ``"ultralytics:yolo11n.yaml"``, ``"hf:llama-3-8b"``, ``"pkg.mod:fn"``),
     an ``nn.Module`` (give ``input_shape``), a Workload or a Scenario. ``device``: a catalog id or a DeviceSpec.
     """
     options = ModelOptions(imgsz=imgsz, input_shape=input_shape, prompt=prompt, generate=generate, weights=weights,
                            kv_dtype=kv_dtype)
-    scenario = load_scenario(model, batch=batch, dtype=dtype, options=options)
+    scenario = load_scenario(model, batch=batch, dtype=dtype, options=options, parallelism=parallelism)
     return estimate_scenario(scenario, resolve_device(device, catalog), runtime=runtime, tier=tier,
                              include_ops=include_ops, host_memory_bytes=host_memory_bytes)
 

@@ -105,7 +105,9 @@ class ScenarioSource:
         return resolve_input_shape(self.label, self._default_shape, imgsz=self.options.imgsz,
                                    input_shape=self.options.input_shape, batch=batch, stride=self._stride)
 
-    def scenario(self, batch: int | None = None, dtype: str | None = None) -> Scenario:
+    def scenario(self, batch: int | None = None, dtype: str | None = None, parallelism: Any = None) -> Scenario:
+        if parallelism is not None and self._llm is None:
+            raise RooflineError(f"--gpus/--tp/--pp/--ep apply to hf: language models, not {self.label!r}")
         if self._fixed is not None:
             if batch is not None and batch != self._fixed.batch:
                 raise RooflineError(f"{self.label}: a traced workload has a fixed batch of {self._fixed.batch}")
@@ -116,7 +118,7 @@ class ScenarioSource:
             o = self.options
             request = make_request(prompt=o.prompt, generate=o.generate, batch=batch, dtype=dtype, weights=o.weights,
                                    kv_dtype=o.kv_dtype)
-            return serving_scenario(self._llm, request)
+            return serving_scenario(self._llm, request, parallelism)
         return forward_scenario(self.workload(batch, dtype))
 
     def workload(self, batch: int | None = None, dtype: str | None = None) -> Workload:
@@ -143,9 +145,10 @@ def _label(model: Any) -> str:
 
 
 def load_scenario(model: Any, *, batch: int | None = None, dtype: str | None = None,
-                  options: ModelOptions | None = None, name: str | None = None) -> Scenario:
-    """The scenario of ``model`` (a name, an nn.Module with ``options.input_shape``, a Workload, a Scenario)."""
-    return ScenarioSource(model, options, name=name).scenario(batch, dtype)
+                  options: ModelOptions | None = None, name: str | None = None, parallelism: Any = None) -> Scenario:
+    """The scenario of ``model`` (a name, an nn.Module with ``options.input_shape``, a Workload, a Scenario);
+    ``parallelism`` (roofline.llm.parallel.Parallelism): one GPU of a multi-GPU replica of a language model."""
+    return ScenarioSource(model, options, name=name).scenario(batch, dtype, parallelism)
 
 
 def resolve_device(device: Any, catalog: Any = None):

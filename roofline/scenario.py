@@ -70,6 +70,10 @@ class Scenario:
     extra_memory_bytes: int = 0  # the KV cache of a serving scenario
     default_runtime: str = "eager"
     options: dict[str, Any] = field(default_factory=dict)
+    # several GPUs (roofline.llm.parallel): GPUs of one replica; weights, extra memory and activations
+    # above are those of ONE GPU; ``parallel`` is the layout and its collectives (a ParallelPlan)
+    gpus: int = 1
+    parallel: Any = field(default=None, compare=False, repr=False)
 
     @property
     def activation_bytes(self) -> int:

@@ -37,6 +37,8 @@ def _commands(name: str, spec: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
         "plan": ("plan", *spec, "--qps", "20", "--devices", DEVICES) + (("--batch-max", "4", *extra) if llm
                                                                        else ("--batch-max", "8")),
         "report": ("report", *spec, "--devices", DEVICES, *extra),
+        **({"plan-load": ("plan", *spec, "--rps", "20", "--isl", "128", "--osl", "32", "--ttft", "2s", "--tpot",
+                          "100ms", "--devices", DEVICES)} if llm else {}),
     }
 
 

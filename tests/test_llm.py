@@ -24,8 +24,10 @@ def estimate(llm, device, request, tier=None):
     return estimate_scenario(serving_scenario(llm, request), device, tier=tier)
 
 
-def rank_llm(model, devices, request, sort=None):
-    return rank(serving_scenario(load_llm(model) if isinstance(model, str) else model, request), devices, sort=sort)
+def rank_llm(model, devices, request, sort=None, max_gpus=1):
+    """One GPU per device (several GPUs: tests/test_parallel.py)."""
+    return rank(serving_scenario(load_llm(model) if isinstance(model, str) else model, request), devices, sort=sort,
+                max_gpus=max_gpus)
 
 
 def category(phase, name):

@@ -177,6 +177,25 @@ def model_options_from(kwargs: dict):
     return kwargs.pop("batch"), kwargs.pop("dtype"), options
 
 
+def PARALLEL_OPTIONS(f):
+    """Several GPUs per model replica (hf: language models; roofline.llm.parallel)."""
+    return _apply(f, [
+        click.option("--gpus", type=int, default=None,
+                     help="hf: models: GPUs per replica (alone: tensor parallel over N GPUs of one NVLink domain)."),
+        click.option("--tp", type=int, default=None, help="hf: models: tensor-parallel degree."),
+        click.option("--pp", type=int, default=None, help="hf: models: pipeline-parallel stages."),
+        click.option("--ep", type=int, default=None,
+                     help="hf: mixture-of-experts models: expert-parallel degree (divides --tp)."),
+    ])
+
+
+def parallel_from(kwargs: dict):
+    """Pop --gpus/--tp/--pp/--ep: a Parallelism, or None when none is given."""
+    from roofline.llm.parallel import make_parallelism
+
+    return make_parallelism(gpus=kwargs.pop("gpus"), tp=kwargs.pop("tp"), pp=kwargs.pop("pp"), ep=kwargs.pop("ep"))
+
+
 RUNTIME_OPTION = click.option("--runtime", type=click.Choice(["eager", "compiled"]), default=None,
                               help="eager: PyTorch eager (unfused, per-op overhead); compiled: fused-graph "
                                    "runtimes (TensorRT, OpenVINO, torch.compile, LLM serving engines). "
@@ -236,4 +255,4 @@ def select_devices(catalog, device_ids: str | None, kinds: tuple[str, ...]):
 __all__ = ["OptionError", "parse_duration", "parse_rate", "parse_power", "parse_usd", "parse_electricity",
            "parse_years", "parse_utilization", "parse_positive_int", "model_options", "model_options_from",
            "RUNTIME_OPTION", "TIER_OPTION", "KIND_OPTION", "DEVICES_OPTION", "JOBS_OPTION", "cost_options", "costs_from",
-           "select_devices", "KINDS"]
+           "select_devices", "KINDS", "PARALLEL_OPTIONS", "parallel_from"]

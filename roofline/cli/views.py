@@ -30,6 +30,14 @@ def _memory_cell(e, digits: int) -> str:
     return f"{m.required_bytes / 1e9:.{digits}f}/" + (f"{m.available_bytes / 1e9:.0f}" if m.available_bytes else "?")
 
 
+def _gpus_cell(e) -> str:
+    """GPUs per replica and their layout ('4 TP=4'); memory cells are then per GPU."""
+    plan = e.scenario.parallel
+    if plan is None or not plan.is_multi:
+        return str(e.scenario.gpus)
+    return f"{plan.gpus} {plan.parallelism.label()}"
+
+
 def _ratio(a, b):
     return a / b if a is not None and b else None
 
@@ -77,6 +85,7 @@ RANK_COLUMNS: dict[str, list[Column]] = {
         ("80% range", "right", lambda r: _range(r.estimate)),
         ("J/token", "right", lambda r: f"{r.estimate.energy_per_unit_j:.3g}"
          if r.estimate.energy_per_unit_j is not None else "-"),
+        ("GPUs", "right", lambda r: _gpus_cell(r.estimate)),
         ("memory GB", "right", lambda r: _memory_cell(r.estimate, 1)),
         ("$/Mtok", "right", _cost_cell),
         ("bound", "left", lambda r: r.estimate.bound),
@@ -203,6 +212,27 @@ def _print_serving(e, cost, top: int | None) -> None:
         f"{o['context']:,} x batch {s.batch}) + activations {_gb(m.activation_bytes)} GB + workspace "
         f"{_gb(m.workspace_bytes)} GB = {_gb(m.required_bytes)} GB of {_gb(m.available_bytes)} GB; request 80% range "
         f"{_range(e)}; tier {e.tier}: {e.error_band}", highlight=False, soft_wrap=True)
+    if s.parallel is not None and s.parallel.is_multi:
+        _print_parallel(e)
+
+
+def _per_gpu_scope(plan) -> str:
+    if plan.parallelism.pp == 1:
+        return "figures above are per GPU"
+    return (f"the phase table is one tensor-parallel rank through all {plan.parallelism.pp} stages at a micro-batch "
+            f"of {plan.micro_batch}; memory is per GPU")
+
+
+def _print_parallel(e) -> None:
+    """Several GPUs: the layout, memory per GPU and the collectives' share of each phase."""
+    x, m, plan = e.metrics, e.memory, e.scenario.parallel
+    parts = [f"{ph.name} {seconds(ph.collective_s)} ({100 * ph.collective_share:.1f}% of "
+             f"{'the time to first token' if ph.name == 'prefill' else 'a decode step'})" for ph in e.phases]
+    stdout.print(
+        f"{plan.gpus} GPUs per replica, {plan.parallelism.label()}: memory per GPU {_gb(m.required_bytes)} GB of "
+        f"{_gb(m.available_bytes)} GB ({_per_gpu_scope(plan)}); collectives {', '.join(parts)}; "
+        f"{per_second(x['tokens_per_s_per_gpu'])} decode tokens/s per GPU",
+        highlight=False, soft_wrap=True)
 
 
 PREDICT_VIEWS: dict[str, Callable[[Any, Any, int | None], None]] = {"forward": _print_forward,
@@ -280,5 +310,69 @@ def print_plan(result) -> None:
                  soft_wrap=True)
 
 
-__all__ = ["print_rank", "print_estimate", "print_plan", "exclusions", "RANK_COLUMNS", "PLAN_COLUMNS",
+# ------------------------------------------------------------------ plan for a load (continuous batching)
+
+def _per_hour(r) -> str:
+    if r.usd_per_hour is None:
+        return "-"
+    return f"${r.usd_per_hour:,.3g}{COST_MARK.get(r.cost_basis, '')}"
+
+
+def _per_million(r) -> str:
+    return "-" if r.usd_per_million_tokens is None else f"{r.usd_per_million_tokens:.3g}"
+
+
+def _ttft(p) -> str:
+    return seconds(p.ttft_s) if p.ttft_s != float("inf") else "unbounded"
+
+
+LOAD_COLUMNS: dict[str, list[PlanColumn]] = {
+    "load": [
+        ("GPUs/replica", lambda r: f"{r.gpus_per_replica} ({r.tp}x{r.pp})"), ("replicas", lambda r: str(r.replicas)),
+        ("concurrency", lambda r: f"{r.point.concurrency:.3g}/{r.max_concurrency}"),
+        ("TTFT p", lambda r: _ttft(r.point)), ("TPOT", lambda r: seconds(r.point.tpot_s)),
+        ("req/s/replica", lambda r: per_second(r.capacity_requests_per_s)),
+        ("tok/s/GPU", lambda r: per_second(r.point.output_tokens_per_s_per_gpu)),
+        ("power", lambda r: _watts(r.power_w)), ("$/h", _per_hour), ("$/M tokens", _per_million),
+    ],
+    "max-throughput": [
+        ("GPUs/replica", lambda r: f"{r.gpus_per_replica} ({r.tp}x{r.pp})"),
+        ("concurrency", lambda r: str(r.max_concurrency)),
+        ("req/s/replica", lambda r: per_second(r.point.requests_per_s)),
+        ("tok/s/replica", lambda r: per_second(r.point.output_tokens_per_s)),
+        ("tok/s/GPU", lambda r: per_second(r.point.output_tokens_per_s_per_gpu)),
+        ("TTFT", lambda r: _ttft(r.point)), ("TPOT", lambda r: seconds(r.point.tpot_s)),
+        ("power", lambda r: _watts(r.power_w)), ("$/h", _per_hour), ("$/M tokens", _per_million),
+    ],
+}
+
+
+def print_load_plan(result) -> None:
+    columns = LOAD_COLUMNS[result.mode]
+    quantile = f"p{100 * result.quantile:g}"
+    columns = [(h.replace("TTFT p", f"TTFT {quantile}"), cell) for h, cell in columns]
+    body = [(i, r.device, *[cell(r) for _, cell in columns]) for i, r in enumerate(result.rows, 1)]
+    m = result.mix
+    lengths = (f"{m.classes[0].isl} + {m.classes[0].osl} tokens" if len(m.classes) == 1 else
+               f"the mix {m.source} (mean {m.mean_isl:,.0f} + {m.mean_osl:,.0f} tokens)")
+    if result.mode == "load":
+        slos = [f"TTFT {quantile} <= {seconds(result.ttft_limit_s)}" if result.ttft_limit_s else "",
+                f"TPOT <= {seconds(result.tpot_limit_s)}" if result.tpot_limit_s else ""]
+        slo = ", ".join(s for s in slos if s) or "no SLO: replicas at their maximum throughput"
+        what = (f"{result.requests_per_s:,.6g} requests/s of {lengths} "
+                f"({result.requests_per_s * m.mean_osl:,.0f} output tokens/s), {slo}")
+    else:
+        what = f"highest sustainable throughput at {lengths}"
+    c = result.costs
+    title = (f"{result.model}, {result.dtype}, weights {result.weights}, KV {result.kv_dtype}, {result.runtime} runtime: "
+             f"{what}; continuous batching, prefill chunks of {result.chunk_tokens}; sorted by cost per million "
+             f"output tokens ({c.years:g} years, {c.electricity_usd_per_kwh:g} USD/kWh)")
+    stdout.print(table(title, [("#", "right"), ("device", "left"), *[(h, "right") for h, _ in columns]], body))
+    exclusions(result.excluded)
+    stdout.print(f"queueing: {result.queueing}. $/h: purchase amortised over the period plus electricity (☁: cloud "
+                 "price); † energy only and ‡ purchase only costs come after complete ones.", highlight=False,
+                 soft_wrap=True, markup=False)
+
+
+__all__ = ["print_rank", "print_estimate", "print_plan", "print_load_plan", "LOAD_COLUMNS", "exclusions", "RANK_COLUMNS", "PLAN_COLUMNS",
            "PREDICT_VIEWS"]

@@ -89,6 +89,9 @@ _KEYS = (
                                                                            r.estimate.power_w), descending=True),
     SortKey("tokens-per-s", "decode tokens per second of the batch", lambda r: r.estimate.metrics.get("tokens_per_s"),
             descending=True, serving_only=True),
+    SortKey("tokens-per-s-per-gpu", "decode tokens per second of the batch per GPU of the replica",
+            lambda r: _ratio(r.estimate.metrics.get("tokens_per_s"), r.estimate.scenario.gpus), descending=True,
+            serving_only=True),
     SortKey("ttft", "time to first token", lambda r: r.estimate.metrics.get("ttft_s"), serving_only=True),
     SortKey("tpot", "time per output token", lambda r: r.estimate.metrics.get("tpot_s"), serving_only=True),
 )
@@ -163,6 +166,50 @@ def screen(scenario: Scenario, device: DeviceSpec, *, runtime: str | Runtime | N
     return e
 
 
+def gpu_limit(device: DeviceSpec, max_gpus: int | None) -> int:
+    """The most GPUs per replica ranking may give a device: its GPU-link domain (an HGX board: 8), capped
+    by ``max_gpus``; a device without a domain figure gets ``max_gpus`` (over its host link), else one."""
+    from roofline.predict.collectives import domain_size
+
+    domain = domain_size(device)
+    if device.system is not None:
+        domain = device.system.count
+    if domain is None:
+        return max_gpus or 1
+    return min(domain, max_gpus) if max_gpus else domain
+
+
+def screen_gpus(scenario: Scenario, device: DeviceSpec, *, runtime: str | Runtime | None, tier: str | Tier | None,
+                host_memory_bytes: float | None = None, max_gpus: int | None = None) -> Estimate | Exclusion:
+    """:func:`screen`, and for a language model that does not fit one GPU the smallest tensor-parallel
+    degree (a power of two up to :func:`gpu_limit`) that fits; the scenario's own layout when it has one."""
+    screened = screen(scenario, device, runtime=runtime, tier=tier, host_memory_bytes=host_memory_bytes)
+    plan = scenario.parallel
+    if not (isinstance(screened, Exclusion) and screened.category == "memory" and plan is not None
+            and not plan.is_multi and plan.reshard is not None) or device.memory.unified:
+        return screened  # unified-memory SoCs are one device
+    from roofline.llm.parallel import Parallelism
+
+    limit = gpu_limit(device, max_gpus)
+    tp, last = 2, screened
+    while tp <= limit:
+        try:
+            sharded = plan.reshard(Parallelism(tp))
+        except RooflineError:  # tp does not divide the heads: the next power of two
+            tp *= 2
+            continue
+        found = screen(sharded, device, runtime=runtime, tier=tier, host_memory_bytes=host_memory_bytes)
+        if isinstance(found, Estimate):
+            return found
+        if found.category != "memory":
+            return screened  # several GPUs cannot be costed here (no link figure): one GPU's shortfall stands
+        last = found
+        tp *= 2
+    if last is screened or limit == 1:
+        return screened
+    return Exclusion(device.id, device.name, "memory", f"{last.detail} (tried up to {limit} GPUs)")
+
+
 def check_top(top: int | None) -> None:
     if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
         raise RooflineError(f"--top must be a positive integer, got {top!r}")
@@ -210,13 +257,18 @@ def check_calibrated(devices: Iterable[DeviceSpec], tier: str | Tier | None, run
 def rank(model: Any, devices: Iterable[DeviceSpec] | None = None, constraints: Constraints | None = None, *,
          runtime: str | Runtime | None = None, tier: str | Tier | None = None, sort: str | None = None,
          top: int | None = None, costs: CostAssumptions | None = None,
-         host_memory_bytes: float | None = None) -> RankResult:
+         host_memory_bytes: float | None = None, max_gpus: int | None = None) -> RankResult:
     """Estimate ``model`` (a Scenario, a Workload or a name) on every device of the wanted kinds, exclude
-    those that cannot run it, do not fit or break a constraint (each with its reason), and sort the rest."""
+    those that cannot run it, do not fit or break a constraint (each with its reason), and sort the rest.
+
+    A language model that does not fit one GPU gets the smallest tensor-parallel degree that fits, up to the
+    device's GPU-link domain or ``max_gpus`` (:func:`screen_gpus`)."""
     scenario = model if isinstance(model, Scenario) else load_scenario(model)
     constraints = constraints or Constraints()
     costs = costs or CostAssumptions()
     check_top(top)
+    if max_gpus is not None and (isinstance(max_gpus, bool) or not isinstance(max_gpus, int) or max_gpus < 1):
+        raise RooflineError(f"--max-gpus must be a positive integer, got {max_gpus!r}")
     sort = sort or default_sort(scenario)
     order = sort_key(sort, scenario)
     if devices is None:
@@ -231,7 +283,8 @@ def rank(model: Any, devices: Iterable[DeviceSpec] | None = None, constraints: C
         if constraints.kinds and device.kind not in constraints.kinds:
             continue
         seen += 1
-        screened = screen(scenario, device, runtime=runtime, tier=tier, host_memory_bytes=host_memory_bytes)
+        screened = screen_gpus(scenario, device, runtime=runtime, tier=tier, host_memory_bytes=host_memory_bytes,
+                               max_gpus=max_gpus)
         if isinstance(screened, Exclusion):
             result.excluded.append(screened)
             continue
@@ -253,4 +306,4 @@ def rank(model: Any, devices: Iterable[DeviceSpec] | None = None, constraints: C
 
 
 __all__ = ["rank", "check_calibrated", "Constraints", "Exclusion", "Ranked", "RankResult", "SORT_KEYS", "SortKey", "default_sort",
-           "sort_key", "violations", "screen", "check_top"]
+           "sort_key", "violations", "screen", "screen_gpus", "gpu_limit", "check_top"]

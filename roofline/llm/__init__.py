@@ -6,7 +6,9 @@
 
 - :func:`serving_scenario`: the prefill and decode phases of a request as a scenario, which every
   estimate, ranking, plan and report takes (roofline.estimation, roofline.decide);
-- :func:`trace_phase`: the traced records of one phase (prefill, or a decode step at a KV length).
+- :func:`trace_phase`: the traced records of one phase (prefill, or a decode step at a KV length);
+- :class:`ContinuousBatching`: one replica serving a request mix with continuous batching (KV-limited
+  concurrency, TTFT/TPOT at a concurrency or rate, goodput under SLOs; roofline.decide.load plans a load).
 
 Method and validation: docs/llm.md.
 """
@@ -23,6 +25,9 @@ _EXPORTS: dict[str, str] = {
     "serving_scenario": "roofline.llm.serving",
     "make_request": "roofline.llm.serving",
     "LlmRequest": "roofline.llm.serving",
+    "ContinuousBatching": "roofline.llm.batching",
+    "RequestMix": "roofline.llm.batching",
+    "load_mix": "roofline.llm.batching",
 }
 
 __all__ = sorted(_EXPORTS)

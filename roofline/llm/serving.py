@@ -25,6 +25,8 @@ from typing import Any
 
 from roofline.errors import RooflineError
 from roofline.llm.model import LlmModel, load_llm
+from roofline.llm.parallel import (SINGLE, Parallelism, ParallelPlan, communication, layer_weight_bytes,
+                                   sharded_model, stage_kv_bytes)
 from roofline.llm.precision import KV_BYTES, resolve_precision
 from roofline.llm.trace import interpolate, phase_shape, trace_phase, weight_bytes
 from roofline.scenario import SERVING, Phase, PhaseSample, Scenario
@@ -75,40 +77,69 @@ def trapezoid_shares(count: int) -> list[float]:
     return [inner / 2] + [inner] * (count - 2) + [inner / 2]
 
 
-def serving_scenario(model: str | LlmModel, request: LlmRequest | None = None) -> Scenario:
-    """The prefill and decode phases of ``request`` (traced once, cached on the model)."""
+def serving_scenario(model: str | LlmModel, request: LlmRequest | None = None,
+                     parallelism: Parallelism | None = None) -> Scenario:
+    """The prefill and decode phases of ``request`` (traced once, cached on the model).
+
+    ``parallelism``: the workload of ONE GPU of a replica of ``tp x pp`` GPUs (roofline.llm.parallel):
+    the sharded configuration traced at the micro-batch, its weights, KV cache and activations per GPU,
+    and the collectives of each phase in ``Scenario.parallel``."""
     llm = load_llm(model) if isinstance(model, str) else model
     request = request or LlmRequest()
+    par = parallelism or SINGLE
     llm.check_context(request.context)
-    key = ("scenario", request)
+    key = ("scenario", request, par)
     cached = llm.cache.get(key)
     if cached is not None:
         return cached
+    shard = sharded_model(llm, par)
+    micro = request.batch // par.pp if request.batch % par.pp == 0 else request.batch
+    microbatches = request.batch // micro
+    phases = _phases(shard, request, micro)
+    kv_bytes = KV_BYTES[request.kv_dtype]
+    if par.gpus == 1:
+        weights = weight_bytes(llm, dtype=request.dtype, weights=request.weights)
+        kv = llm.kv_cache_bytes(request.context, request.batch, kv_bytes)
+    else:
+        layers, rest = layer_weight_bytes(shard, dtype=request.dtype, weights=request.weights)
+        weights = layers // par.pp + rest
+        kv = stage_kv_bytes(shard, request.context, request.batch, kv_bytes, par.pp)
+    plan = ParallelPlan(
+        par, microbatches=microbatches, micro_batch=micro,
+        collectives=communication(shard, par, micro_batch=micro, prompt=request.prompt, dtype=request.dtype)
+        if par.gpus > 1 else {},
+        replicated_kv_heads=max(par.tp // llm.arch.kv_heads, 1) if not llm.arch.latent_attention else par.tp,
+        reshard=lambda p, _llm=llm, _request=request: serving_scenario(_llm, _request, p))
+    options = {**request.to_dict(), "context": request.context}
+    if par.gpus > 1:
+        options.update(par.to_dict())
+    scenario = Scenario(
+        model=f"hf:{llm.name}", kind=SERVING, phases=phases, batch=request.batch, dtype=request.dtype, unit="token",
+        units_per_run=float(request.batch * request.generate), requests_per_run=request.batch,
+        weight_bytes=weights, extra_memory_bytes=kv, default_runtime="compiled", options=options,
+        gpus=par.gpus, parallel=plan)
+    llm.cache[key] = scenario
+    return scenario
+
+
+def _phases(llm: LlmModel, request: LlmRequest, batch: int) -> tuple[Phase, Phase]:
+    """The prefill of ``batch`` prompts and the decode steps that follow, as sampled phases."""
     kw = dict(dtype=request.dtype, weights=request.weights, kv_dtype=request.kv_dtype)
-    prefill = trace_phase(llm, batch=request.batch, query=request.prompt, past=0, **kw)
+    prefill = trace_phase(llm, batch=batch, query=request.prompt, past=0, **kw)
     first = request.prompt
     last = request.prompt + max(request.generate - 2, 0)
-    a = trace_phase(llm, batch=request.batch, query=1, past=first, **kw)
-    b = trace_phase(llm, batch=request.batch, query=1, past=last, **kw) if last != first else a
+    a = trace_phase(llm, batch=batch, query=1, past=first, **kw)
+    b = trace_phase(llm, batch=batch, query=1, past=last, **kw) if last != first else a
     count = 1 if last == first else min(DECODE_SAMPLES, last - first + 1)
     lengths = [first] if count == 1 else [round(first + (last - first) * i / (count - 1)) for i in range(count)]
     shares = trapezoid_shares(count)
     points = [interpolate(llm, a, b, length) for length in lengths]
     mean_kv = sum(s * phase_shape(p).past for s, p in zip(shares, points))
-    phases = (
-        Phase("prefill", 1.0, (PhaseSample(1.0, prefill),), {"tokens": request.batch * request.prompt, "kv_length": 0}),
+    return (
+        Phase("prefill", 1.0, (PhaseSample(1.0, prefill),), {"tokens": batch * request.prompt, "kv_length": 0}),
         Phase("decode", float(request.generate - 1), tuple(PhaseSample(s, p) for s, p in zip(shares, points)),
-              {"tokens": request.batch, "kv_length": int(round(mean_kv))}),
+              {"tokens": batch, "kv_length": int(round(mean_kv))}),
     )
-    kv = llm.kv_cache_bytes(request.context, request.batch, KV_BYTES[request.kv_dtype])
-    scenario = Scenario(
-        model=f"hf:{llm.name}", kind=SERVING, phases=phases, batch=request.batch, dtype=request.dtype, unit="token",
-        units_per_run=float(request.batch * request.generate), requests_per_run=request.batch,
-        weight_bytes=weight_bytes(llm, dtype=request.dtype, weights=request.weights), extra_memory_bytes=kv,
-        default_runtime="compiled",
-        options={**request.to_dict(), "context": request.context})
-    llm.cache[key] = scenario
-    return scenario
 
 
 def serving_metrics(prefill_latency_s: float, decode_latency_s: float, decode_first_s: float,

@@ -39,6 +39,7 @@ class MemoryFit:
     fits: bool | None  # None: the catalog has no capacity, fit not checked
     note: str | None = None
     kv_cache_bytes: int = 0  # language models: the KV cache at the request's context and batch
+    gpus: int = 1  # several GPUs: every figure above is per GPU, against one GPU's memory
 
     @property
     def headroom_bytes(self) -> float | None:
@@ -46,12 +47,15 @@ class MemoryFit:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        if self.gpus == 1:
+            del out["gpus"]
         out["headroom_bytes"] = self.headroom_bytes
         return out
 
     def shortfall_message(self) -> str:
         kv = f" + KV cache {_gb(self.kv_cache_bytes)}" if self.kv_cache_bytes else ""
-        return (f"needs {_gb(self.required_bytes)} (weights {_gb(self.weight_bytes)}{kv} + activations "
+        per = f" per GPU of {self.gpus}" if self.gpus > 1 else ""
+        return (f"needs {_gb(self.required_bytes)}{per} (weights {_gb(self.weight_bytes)}{kv} + activations "
                 f"{_gb(self.activation_bytes)} + workspace {_gb(self.workspace_bytes)}), has {_gb(self.available_bytes)}"
                 + (" usable" if self.available_bytes != self.capacity_bytes else ""))
 
@@ -96,20 +100,21 @@ def usable_memory(device: DeviceSpec, host_memory_bytes: float | None = None) ->
 
 
 def memory_fit(weight_bytes: int, activation_bytes: int, device: DeviceSpec, *, streamed: bool = False,
-               kv_cache_bytes: int = 0, host_memory_bytes: float | None = None) -> MemoryFit:
-    """The one memory rule of every scenario: weights + activations + KV cache + workspace vs usable memory."""
+               kv_cache_bytes: int = 0, host_memory_bytes: float | None = None, gpus: int = 1) -> MemoryFit:
+    """The one memory rule of every scenario: weights + activations + KV cache + workspace vs usable memory
+    (several GPUs: the figures of one GPU, each GPU holding its own workspace)."""
     workspace = WORKSPACE_BYTES.get(device.kind, 0)
     required = weight_bytes + kv_cache_bytes + activation_bytes + workspace
     capacity = device.memory.capacity_bytes
     if streamed:
         return MemoryFit(weight_bytes, activation_bytes, workspace, required, capacity, capacity, None,
                          "parameters that do not fit on chip stream from the host for every inference",
-                         kv_cache_bytes=kv_cache_bytes)
+                         kv_cache_bytes=kv_cache_bytes, gpus=gpus)
     available, note = usable_memory(device, host_memory_bytes)
     if device.kind == "cpu":
         capacity = available  # a CPU's memory is the system's: installed, stated (--host-memory) or assumed
     if available is None:
         return MemoryFit(weight_bytes, activation_bytes, workspace, required, None, None, None,
-                         "memory capacity not in the catalog: fit not checked", kv_cache_bytes=kv_cache_bytes)
+                         "memory capacity not in the catalog: fit not checked", kv_cache_bytes=kv_cache_bytes, gpus=gpus)
     return MemoryFit(weight_bytes, activation_bytes, workspace, required, capacity, available,
-                     required <= available, note, kv_cache_bytes=kv_cache_bytes)
+                     required <= available, note, kv_cache_bytes=kv_cache_bytes, gpus=gpus)
