@@ -256,3 +256,19 @@ def test_python_api_takes_a_layout():
 
     e = roofline.estimate("hf:llama-3.2-1b", "nvidia-h100-sxm", prompt=64, generate=4, parallelism=Parallelism(2))
     assert e.scenario.gpus == 2 and e.metrics["tp"] == 2
+
+
+def test_rank_adds_pipeline_stages_beyond_one_domain(catalog):
+    """Llama-3.1-405B at fp16 (810 GB of weights) does not fit 8 H100 (80 GiB each): with --max-gpus 16 it
+    gets two pipeline stages of TP=8, the boundary between the two nodes over the network."""
+    from roofline.decide.rank import rank
+
+    scenario = serving_scenario(load_llm("hf:llama-3.1-405b"), LlmRequest(prompt=128, generate=8))
+    device = catalog.get("nvidia-h100-sxm")
+    assert not rank(scenario, [device]).ranked  # the NVLink domain (8 GPUs) is not enough
+    result = rank(scenario, [device], max_gpus=16)
+    e = result.ranked[0].estimate
+    assert e.scenario.parallel.parallelism == Parallelism(8, 2)
+    assert e.memory.fits
+    p2p = next(c for c in e.phase("decode").collectives if c["kind"] == "point-to-point")
+    assert p2p["time_s"] > NCCL_BASE_LATENCY_S + NCCL_STEP_LATENCY_S["network"]
