@@ -272,3 +272,16 @@ def test_rank_adds_pipeline_stages_beyond_one_domain(catalog):
     assert e.memory.fits
     p2p = next(c for c in e.phase("decode").collectives if c["kind"] == "point-to-point")
     assert p2p["time_s"] > NCCL_BASE_LATENCY_S + NCCL_STEP_LATENCY_S["network"]
+
+
+def test_latent_kv_is_replicated_over_tp():
+    """Multi-head latent attention caches one latent per token and layer, shared by every head: tensor
+    parallelism splits the heads, not the latent, so each GPU keeps the whole cache (DeepSeek-V3: 512 + 64
+    entries per token and layer)."""
+    from roofline.llm.parallel import stage_kv_bytes
+
+    llm = load_llm("hf:deepseek-v3")
+    shard = sharded_model(llm, Parallelism(8))
+    assert shard.arch.attention_heads == llm.arch.attention_heads // 8
+    assert shard.arch.kv_elements_per_token == llm.arch.kv_elements_per_token == 512 + 64
+    assert stage_kv_bytes(shard, 1280, 1, 2, 1) == llm.kv_cache_bytes(1280, 1, 2) == 61 * 576 * 1280 * 2
