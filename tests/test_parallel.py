@@ -256,3 +256,32 @@ def test_python_api_takes_a_layout():
 
     e = roofline.estimate("hf:llama-3.2-1b", "nvidia-h100-sxm", prompt=64, generate=4, parallelism=Parallelism(2))
     assert e.scenario.gpus == 2 and e.metrics["tp"] == 2
+
+
+def test_rank_adds_pipeline_stages_beyond_one_domain(catalog):
+    """Llama-3.1-405B at fp16 (810 GB of weights) does not fit 8 H100 (80 GiB each): with --max-gpus 16 it
+    gets two pipeline stages of TP=8, the boundary between the two nodes over the network."""
+    from roofline.decide.rank import rank
+
+    scenario = serving_scenario(load_llm("hf:llama-3.1-405b"), LlmRequest(prompt=128, generate=8))
+    device = catalog.get("nvidia-h100-sxm")
+    assert not rank(scenario, [device]).ranked  # the NVLink domain (8 GPUs) is not enough
+    result = rank(scenario, [device], max_gpus=16)
+    e = result.ranked[0].estimate
+    assert e.scenario.parallel.parallelism == Parallelism(8, 2)
+    assert e.memory.fits
+    p2p = next(c for c in e.phase("decode").collectives if c["kind"] == "point-to-point")
+    assert p2p["time_s"] > NCCL_BASE_LATENCY_S + NCCL_STEP_LATENCY_S["network"]
+
+
+def test_latent_kv_is_replicated_over_tp():
+    """Multi-head latent attention caches one latent per token and layer, shared by every head: tensor
+    parallelism splits the heads, not the latent, so each GPU keeps the whole cache (DeepSeek-V3: 512 + 64
+    entries per token and layer)."""
+    from roofline.llm.parallel import stage_kv_bytes
+
+    llm = load_llm("hf:deepseek-v3")
+    shard = sharded_model(llm, Parallelism(8))
+    assert shard.arch.attention_heads == llm.arch.attention_heads // 8
+    assert shard.arch.kv_elements_per_token == llm.arch.kv_elements_per_token == 512 + 64
+    assert stage_kv_bytes(shard, 1280, 1, 2, 1) == llm.kv_cache_bytes(1280, 1, 2) == 61 * 576 * 1280 * 2

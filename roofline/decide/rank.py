@@ -182,7 +182,9 @@ def gpu_limit(device: DeviceSpec, max_gpus: int | None) -> int:
 def screen_gpus(scenario: Scenario, device: DeviceSpec, *, runtime: str | Runtime | None, tier: str | Tier | None,
                 host_memory_bytes: float | None = None, max_gpus: int | None = None) -> Estimate | Exclusion:
     """:func:`screen`, and for a language model that does not fit one GPU the smallest tensor-parallel
-    degree (a power of two up to :func:`gpu_limit`) that fits; the scenario's own layout when it has one."""
+    degree (a power of two up to :func:`gpu_limit`) that fits; when ``max_gpus`` exceeds the device's
+    GPU-link domain, then pipeline stages of a full domain each (2, 4 ... stages, between nodes over the
+    network). A scenario with its own layout keeps it."""
     screened = screen(scenario, device, runtime=runtime, tier=tier, host_memory_bytes=host_memory_bytes)
     plan = scenario.parallel
     if not (isinstance(screened, Exclusion) and screened.category == "memory" and plan is not None
@@ -191,12 +193,24 @@ def screen_gpus(scenario: Scenario, device: DeviceSpec, *, runtime: str | Runtim
     from roofline.llm.parallel import Parallelism
 
     limit = gpu_limit(device, max_gpus)
-    tp, last = 2, screened
+    layouts = []
+    tp = 2
     while tp <= limit:
+        layouts.append((tp, 1))
+        tp *= 2
+    # beyond one domain (--max-gpus above it): pipeline stages of a full domain each, over the network
+    from roofline.predict.collectives import domain_size
+
+    domain = domain_size(device)
+    pp = 2
+    while domain and max_gpus and domain * pp <= max_gpus:
+        layouts.append((domain, pp))
+        pp *= 2
+    last = screened
+    for tp, pp in layouts:
         try:
-            sharded = plan.reshard(Parallelism(tp))
-        except RooflineError:  # tp does not divide the heads: the next power of two
-            tp *= 2
+            sharded = plan.reshard(Parallelism(tp, pp))
+        except RooflineError:  # tp does not divide the heads, or pp the layers: the next layout
             continue
         found = screen(sharded, device, runtime=runtime, tier=tier, host_memory_bytes=host_memory_bytes)
         if isinstance(found, Estimate):
@@ -204,10 +218,10 @@ def screen_gpus(scenario: Scenario, device: DeviceSpec, *, runtime: str | Runtim
         if found.category != "memory":
             return screened  # several GPUs cannot be costed here (no link figure): one GPU's shortfall stands
         last = found
-        tp *= 2
-    if last is screened or limit == 1:
+    if last is screened:
         return screened
-    return Exclusion(device.id, device.name, "memory", f"{last.detail} (tried up to {limit} GPUs)")
+    most = max(t * p for t, p in layouts)
+    return Exclusion(device.id, device.name, "memory", f"{last.detail} (tried up to {most} GPUs)")
 
 
 def check_top(top: int | None) -> None:
