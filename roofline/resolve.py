@@ -27,6 +27,7 @@ class ModelOptions:
     weights: str | None = None
     kv_dtype: str | None = None
     seq_len: int | None = None  # hf: text encoders: tokens per sequence
+    audio_seconds: float | None = None  # hf: Whisper: seconds of audio in the window (at most 30)
 
     def given(self, *names: str) -> list[str]:
         return [f"--{n.replace('_', '-')}" for n in names if getattr(self, n) is not None]
@@ -34,6 +35,15 @@ class ModelOptions:
 
 _SERVING_ONLY = ("prompt", "generate", "weights", "kv_dtype")
 _FORWARD_ONLY = ("imgsz", "input_shape", "seq_len")
+
+
+def is_speech_model(model: Any) -> bool:
+    """Whether ``model`` names an ``hf:`` Whisper configuration (encode, then the decoder's prefill and decode)."""
+    if not isinstance(model, str) or not model.strip().startswith("hf:"):
+        return False
+    from roofline.sources.hf import is_whisper_spec
+
+    return is_whisper_spec(model)
 
 
 def is_serving_model(model: Any) -> bool:
@@ -55,6 +65,7 @@ class ScenarioSource:
         self._fixed: Scenario | None = None
         self._traced: dict[tuple, Workload] = {}  # (input shape, counting dtype) -> workload
         self._llm = None
+        self._speech = None
         self._module = None
         self._default_shape = None
         self._stride = None
@@ -65,6 +76,19 @@ class ScenarioSource:
             self.kind = self._fixed.kind
             self.label = self._fixed.model
             return
+        if isinstance(model, str) and is_speech_model(model):
+            given = self.options.given(*_FORWARD_ONLY)
+            if given:
+                raise RooflineError(f"{model}: give --audio-seconds/--prompt/--generate/--batch for a speech model, "
+                                    f"not {'/'.join(given)}")
+            from roofline.llm.whisper import load_whisper
+
+            self._speech = load_whisper(model.strip())
+            self.kind = "serving"
+            self.label = f"hf:{self._speech.name}"
+            return
+        if self.options.audio_seconds is not None:
+            raise RooflineError(f"only hf: Whisper models take --audio-seconds (not {_label(model)!r})")
         if is_serving_model(model):
             given = self.options.given(*_FORWARD_ONLY)
             if given:
@@ -110,6 +134,13 @@ class ScenarioSource:
             if batch is not None and batch != self._fixed.batch:
                 raise RooflineError(f"{self.label}: a traced workload has a fixed batch of {self._fixed.batch}")
             return self._fixed
+        if self._speech is not None:
+            from roofline.llm.whisper import make_speech_request, speech_scenario
+
+            o = self.options
+            request = make_speech_request(audio_seconds=o.audio_seconds, prompt=o.prompt, generate=o.generate,
+                                          batch=batch, dtype=dtype, weights=o.weights, kv_dtype=o.kv_dtype)
+            return speech_scenario(self._speech, request)
         if self._llm is not None:
             from roofline.llm.serving import make_request, serving_scenario
 
@@ -182,4 +213,5 @@ def resolve_devices(devices: Any = None, *, catalog: Any = None, kinds: Any = No
     return unique
 
 
-__all__ = ["ModelOptions", "ScenarioSource", "load_scenario", "resolve_device", "resolve_devices", "is_serving_model"]
+__all__ = ["ModelOptions", "ScenarioSource", "load_scenario", "resolve_device", "resolve_devices", "is_serving_model",
+           "is_speech_model"]
