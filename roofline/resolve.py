@@ -49,8 +49,8 @@ def is_speech_model(model: Any) -> bool:
 def is_serving_model(model: Any) -> bool:
     """Whether ``model`` names a decoder-only language model served token by token (``hf:`` encoders,
     vision and speech configs are one forward pass)."""
-    if not isinstance(model, str):
-        return False
+    if not isinstance(model, str) or not model.strip().startswith("hf:"):
+        return False  # decided without importing the model sources (and torch)
     from roofline.sources import is_language_model
 
     return is_language_model(model)
@@ -69,6 +69,9 @@ class ScenarioSource:
         self._module = None
         self._default_shape = None
         self._stride = None
+        self._spec: str | None = None
+        self._cache_key: str | None = None
+        self._cache_entry: dict | None = None  # roofline.workload_cache: traced workloads of this model on disk
         if isinstance(model, Scenario) or isinstance(model, Workload):
             if self.options != ModelOptions():
                 raise RooflineError("model options do not apply to an already traced workload or scenario")
@@ -105,11 +108,17 @@ class ScenarioSource:
             raise RooflineError(f"only hf: language models take {', '.join(given)} (not {_label(model)!r})")
         self.kind = "forward"
         if isinstance(model, str):
-            from roofline.sources import load_model
+            from roofline import workload_cache
 
-            built = load_model(model, seq_len=self.options.seq_len)
-            self._module, self._default_shape, self.label = built.model, built.default_input_shape, name or model
-            self._stride = built.meta.get("stride") if isinstance(built.meta, dict) else None
+            self._spec, self.label = model, name or model
+            if workload_cache.enabled():
+                self._cache_key = workload_cache.model_key(model, seq_len=self.options.seq_len, label=self.label)
+            entry = workload_cache.load(self._cache_key) if self._cache_key else None
+            if entry is not None:  # traced before by this very code: the model is built only if a new shape needs it
+                self._cache_entry = entry
+                self._default_shape, self._stride = entry["default_shape"], entry["stride"]
+            else:
+                self._build()
         else:
             from torch import nn
 
@@ -118,9 +127,20 @@ class ScenarioSource:
                                     "a Workload or a Scenario")
             self._module, self.label = model, name or type(model).__name__
 
+    def _build(self) -> None:
+        from roofline.sources import load_model
+
+        built = load_model(self._spec, seq_len=self.options.seq_len)
+        self._module, self._default_shape = built.model, built.default_input_shape
+        self._stride = built.meta.get("stride") if isinstance(built.meta, dict) else None
+        if self._cache_key and self._cache_entry is None:
+            self._cache_entry = {"default_shape": self._default_shape, "stride": self._stride, "workloads": {}}
+
     @property
     def module(self):
         """The built nn.Module of a forward-pass model (None for language models and traced inputs)."""
+        if self._module is None and self._spec is not None and self.kind == "forward":
+            self._build()
         return self._module
 
     def input_shape(self, batch: int | None = None) -> tuple[int, ...]:
@@ -152,20 +172,30 @@ class ScenarioSource:
 
     def workload(self, batch: int | None = None, dtype: str | None = None) -> Workload:
         """The forward pass at ``batch`` priced for ``dtype`` (one trace per batch size)."""
-        from roofline.workload.build import analyze, reprice
         from roofline.workload.dtypes import normalize_dtype
 
         dtype = normalize_dtype(dtype)
-        if self._module is None:
+        if self._module is None and self._cache_entry is None:
             raise RooflineError(f"{self.label}: not a forward-pass model")
         shape = self.input_shape(batch)
         key = (shape, dtype)
         found = self._traced.get(key)
+        if found is None and self._cache_entry is not None:
+            found = self._cache_entry["workloads"].get(key)
         if found is None:
-            same_shape = next((w for (s, _), w in self._traced.items() if s == shape), None)
-            found = reprice(same_shape, dtype) if same_shape is not None else \
-                analyze(self._module, shape, dtype=dtype, name=self.label)
-            self._traced[key] = found
+            from roofline.workload.build import analyze, reprice  # torch: only when something is traced
+
+            same_shape = next((w for (s, _), w in self._traced.items() if s == shape and w.trace is not None), None)
+            if same_shape is not None:
+                found = reprice(same_shape, dtype)
+            else:
+                found = analyze(self.module, shape, dtype=dtype, name=self.label)
+            if self._cache_entry is not None:
+                from roofline import workload_cache
+
+                self._cache_entry["workloads"][key] = workload_cache.storable(found)
+                workload_cache.store(self._cache_key, self._cache_entry)
+        self._traced[key] = found
         return found
 
 
