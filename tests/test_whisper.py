@@ -154,3 +154,29 @@ def test_cli_predict_and_rank(run_cli):
         assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, (args, err)
     code, out, err = run_cli("predict", "resnet18", "--device", "nvidia-l4", "--audio-seconds", "10")
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+
+
+# Published: https://github.com/openai/whisper#available-models-and-languages (rounded, "39 M"...);
+# the presets other than whisper-small take layers, width and heads from Table 1 of the paper.
+PRESETS = {"whisper-tiny": (4, 384, 39e6), "whisper-base": (6, 512, 74e6), "whisper-small": (12, 768, 244e6),
+           "whisper-medium": (24, 1024, 769e6), "whisper-large-v2": (32, 1280, 1550e6)}
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_whisper_presets_parameters_near_the_published_counts(name):
+    layers, width, published = PRESETS[name]
+    m = load_whisper(f"hf:{name}")
+    assert (m.arch.layers, m.arch.encoder_layers, m.arch.hidden_size) == (layers, layers, width)
+    assert is_speech_model(f"hf:{name}")
+    counted = sum(p.numel() for p in m.model("fp16").parameters())
+    assert m.parameters.total == counted
+    # the published figures are rounded and a little higher for the small sizes (tiny: 37.8 M counted)
+    assert counted == pytest.approx(published, rel=0.035)
+    assert counted < published
+
+
+def test_whisper_tiny_scenario_memory_by_hand():
+    s = speech_scenario("hf:whisper-tiny", make_speech_request(generate=3, batch=1, kv_dtype="fp8"))
+    assert [p.name for p in s.phases] == ["encode", "prefill", "decode"]
+    layers, width = 4, 384
+    assert s.extra_memory_bytes == layers * 2 * width * (DEFAULT_PROMPT + 3) * 1 + layers * 2 * width * FRAMES * 1
