@@ -180,3 +180,10 @@ def test_whisper_tiny_scenario_memory_by_hand():
     assert [p.name for p in s.phases] == ["encode", "prefill", "decode"]
     layers, width = 4, 384
     assert s.extra_memory_bytes == layers * 2 * width * (DEFAULT_PROMPT + 3) * 1 + layers * 2 * width * FRAMES * 1
+
+
+def test_fp8_activations_are_a_one_line_error(run_cli):
+    with pytest.raises(RooflineError, match="fp16, bf16 or fp32"):
+        make_speech_request(dtype="fp8")
+    code, out, err = run_cli("predict", "hf:whisper-small", "--device", "nvidia-l4", "--dtype", "fp8")
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err

@@ -33,7 +33,7 @@ from torch import nn
 
 from roofline.errors import RooflineError
 from roofline.llm.model import ContextLengthError, ParameterCount
-from roofline.llm.precision import ACTIVATION_DTYPES, KV_BYTES, resolve_precision
+from roofline.llm.precision import KV_BYTES
 from roofline.llm.serving import LlmRequest, trapezoid_shares, DECODE_SAMPLES
 from roofline.llm.trace import (CATEGORIES, PhaseShape, ServingPricing, _cache_class, _KVLayer, _phase_workload,
                                 interpolate, phase_shape, weight_bytes)
@@ -47,6 +47,7 @@ DEFAULT_PROMPT = 4
 # (whisper/decoding.py, DecodingTask.sample_len).
 DEFAULT_GENERATE = 224
 WINDOW_S = 30.0  # seconds of audio in the encoder's 3000 frames (10 ms hop)
+TRACED_DTYPES = ("fp16", "bf16", "fp32")  # activation dtypes Whisper is built and traced in
 
 class SpeechModelError(RooflineError):
     """A Whisper request or configuration that cannot be estimated."""
@@ -303,7 +304,7 @@ def make_speech_request(*, audio_seconds: float | None = None, prompt: int | Non
     request = make_request(prompt=DEFAULT_PROMPT if prompt is None else prompt,
                            generate=DEFAULT_GENERATE if generate is None else generate, batch=batch, dtype=dtype,
                            weights=weights, kv_dtype=kv_dtype)
-    if request.dtype not in ACTIVATION_DTYPES:
+    if request.dtype not in TRACED_DTYPES:
         raise SpeechModelError(f"Whisper is estimated with fp16, bf16 or fp32 activations, not --dtype "
                                f"{request.dtype} (weight-only formats: --weights int8, int4...)")
     return SpeechRequest(request, float(seconds))
