@@ -268,7 +268,9 @@ def estimate_scenario(scenario: Scenario, device: DeviceSpec, *, runtime: str | 
         from roofline.llm.serving import serving_metrics
 
         decode = next(p for p in phases if p.name == "decode")
-        metrics = serving_metrics(phases[0].latency_s, decode.latency_s, decode.first_latency_s,
+        # the first token comes after every phase before decoding (Whisper: encode, then prefill)
+        first_token_s = sum(p.runs * p.latency_s for p in phases if p.name != "decode")
+        metrics = serving_metrics(first_token_s, decode.latency_s, decode.first_latency_s,
                                   decode.last_latency_s, scenario.options)
         if memory.note:
             notes.append(memory.note)

@@ -6,6 +6,9 @@ import pytest
 # Keep the suite deterministic and light on a 2-core machine.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("YOLO_OFFLINE", "1")
+# Every test traces afresh (tests that patch the tracer must not read workloads cached on disk);
+# tests/test_workload_cache.py turns the cache on in a temporary folder.
+os.environ.setdefault("ROOFLINE_CACHE", "0")
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 

@@ -163,6 +163,9 @@ def model_options(f):
                           "activation dtype)."),
         click.option("--kv-dtype", default=None,
                      help="hf: models: KV cache dtype (fp16, bf16, fp32, fp8, int8; default: the activation dtype)."),
+        click.option("--audio-seconds", type=float, default=None,
+                     help="hf: Whisper: seconds of audio in the window, at most 30 (default 30; the encoder always "
+                          "takes 3000 frames)."),
     ])
 
 
@@ -173,7 +176,7 @@ def model_options_from(kwargs: dict):
     options = ModelOptions(imgsz=kwargs.pop("imgsz"), input_shape=kwargs.pop("input_shape"),
                            prompt=kwargs.pop("prompt"), generate=kwargs.pop("generate"),
                            weights=kwargs.pop("weights"), kv_dtype=kwargs.pop("kv_dtype"),
-                           seq_len=kwargs.pop("seq_len"))
+                           seq_len=kwargs.pop("seq_len"), audio_seconds=kwargs.pop("audio_seconds", None))
     return kwargs.pop("batch"), kwargs.pop("dtype"), options
 
 

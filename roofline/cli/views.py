@@ -190,7 +190,8 @@ def _print_serving(e, cost, top: int | None) -> None:
     title = (f"{s.model} on {e.device_name} ({e.runtime}, {e.tier}, batch {s.batch}, prompt {o['prompt']}, generate "
              f"{o['generate']}; weights {o['weights']}, activations {s.dtype}, KV {o['kv_dtype']})")
     rows = []
-    for label, ph in (("prefill", e.phase("prefill")), ("decode step (mean)", e.phase("decode"))):
+    labels = {"encode": "encode (audio)", "prefill": "prefill", "decode": "decode step (mean)"}
+    for label, ph in ((labels.get(ph.name, ph.name), ph) for ph in e.phases):
         b = ph.breakdown
         rows.append((label, f"{ph.facts['tokens']:,}", f"{ph.facts['kv_length']:,}", f"{ph.flops / 1e9:,.2f}",
                      _gb(b.get("weight_bytes")), _gb(b.get("kv_read_bytes")), _gb(b.get("kv_write_bytes")),

@@ -16,8 +16,19 @@ from __future__ import annotations
 
 import difflib
 
+from typing import Any
+
 from roofline.errors import UnknownModelError
-from roofline.sources.torchvision_models import BuiltModel
+
+
+def __getattr__(name: str) -> Any:
+    # BuiltModel lives beside the torchvision builder, which imports torch: only on first use, so that
+    # roofline.sources.shapes and is_language_model stay light (a cached workload needs no torch)
+    if name == "BuiltModel":
+        from roofline.sources.torchvision_models import BuiltModel
+
+        return BuiltModel
+    raise AttributeError(f"module 'roofline.sources' has no attribute {name!r}")
 
 ACCEPTED_FORMS = ("a torchvision model name (resnet50, torchvision:vit_b_16)",
                   "ultralytics:<model>.yaml (e.g. ultralytics:yolo11n.yaml)",
@@ -92,6 +103,8 @@ def load_model(spec: str, *, seq_len: int | None = None) -> BuiltModel:
                 from roofline.errors import InputShapeError
 
                 raise InputShapeError(f"--seq-len must be a positive integer, got {seq_len}")
+            from roofline.sources.torchvision_models import BuiltModel
+
             built = BuiltModel(built.model, built.name, (1, seq_len), built.meta)
         return built
     if sep and prefix == "timm":

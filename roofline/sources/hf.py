@@ -94,6 +94,16 @@ def load_config(spec: str) -> HfConfig:
     return HfConfig(name, config, str(source) if source else None, str(where), provenance)
 
 
+def is_whisper_spec(spec: str) -> bool:
+    """Whether ``hf:SPEC`` is a Whisper encoder-decoder configuration (served as encode, prefill and decode
+    by roofline.llm.whisper); an unreadable spec is not (its own path reports it)."""
+    try:
+        hf = load_config(spec)
+    except RooflineError:
+        return False
+    return hf.model_type == "whisper" and bool(hf.config.get("is_encoder_decoder", True))
+
+
 # ------------------------------------------------------------------ transformers
 
 def transformers_module():
@@ -220,5 +230,5 @@ def build(spec: str):
     return BuiltModel(module, f"hf:{hf.name}", (1, 128), {"source": hf.source, "model_type": cfg.model_type})
 
 
-__all__ = ["HfConfig", "load_config", "list_presets", "pretrained_config", "build_causal_lm", "build", "prefill_module",
+__all__ = ["HfConfig", "load_config", "list_presets", "is_whisper_spec", "pretrained_config", "build_causal_lm", "build", "prefill_module",
            "UnsupportedArchitectureError", "PRESETS_DIR", "EXTRA_HINT"]
