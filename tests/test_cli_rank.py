@@ -94,12 +94,12 @@ def test_empty_ranking_says_why(run_cli):
 
 
 def test_rank_marks_incomplete_costs(run_cli):
-    code, out, err = run_cli("rank", "resnet18", "--devices", "nvidia-l4,raspberry-pi-5", "--sort", "cost", "--json")
+    code, out, err = run_cli("rank", "resnet18", "--devices", "nvidia-l40,raspberry-pi-5", "--sort", "cost", "--json")
     assert code == 0, err
     rows = json.loads(out)["ranked"]
-    # the Pi has a price and a power figure; the L4 has no price: energy only, after every complete cost
-    assert [(r["device"], r["cost_complete"]) for r in rows] == [("raspberry-pi-5", True), ("nvidia-l4", False)]
+    # the Pi has a price and a power figure; the L40 has no price (purchase or cloud): energy only, after every complete cost
+    assert [(r["device"], r["cost_complete"]) for r in rows] == [("raspberry-pi-5", True), ("nvidia-l40", False)]
     assert rows[1]["cost_basis"] == "energy only" and rows[1]["cost_usd_per_million_units"] < \
         rows[0]["cost_usd_per_million_units"]
-    code, out, _ = run_cli("rank", "resnet18", "--devices", "nvidia-l4,raspberry-pi-5", "--sort", "cost")
+    code, out, _ = run_cli("rank", "resnet18", "--devices", "nvidia-l40,raspberry-pi-5", "--sort", "cost")
     assert "†" in out and "not comparable" in out
