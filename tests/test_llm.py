@@ -315,10 +315,10 @@ def _serving(llm, batches, **kw):
 def test_plan_units_power_cost(catalog, llama8b):
     from roofline.decide.rank import Constraints
 
-    devices = [catalog.get("nvidia-rtx-4090"), catalog.get("nvidia-l4")]
+    devices = [catalog.get("nvidia-rtx-4090"), catalog.get("nvidia-l40")]
     scenarios = _serving(llama8b, (1, 4, 16), prompt=512, generate=128)
     result = plan_scenarios(scenarios, devices, qps=5)
-    assert {r.device for r in result.rows} == {"nvidia-rtx-4090", "nvidia-l4"}
+    assert {r.device for r in result.rows} == {"nvidia-rtx-4090", "nvidia-l40"}
     for row in result.rows:
         assert row.units == math.ceil(5 / row.requests_per_s_per_unit - 1e-9)
         assert row.units * row.requests_per_s_per_unit >= 5
@@ -326,8 +326,8 @@ def test_plan_units_power_cost(catalog, llama8b):
         assert row.peak_power_w == row.units * catalog.get(row.device).power.tdp_w
     rtx = next(r for r in result.rows if r.device == "nvidia-rtx-4090")
     assert rtx.purchase_usd == rtx.units * 1599 and rtx.usd_per_million_units > 0 and rtx.cost_complete
-    # the L4 has no purchase price: its energy-only TCO comes after the complete one, marked incomplete
-    assert [r.device for r in result.rows] == ["nvidia-rtx-4090", "nvidia-l4"]
+    # the L40 has no purchase or cloud price: its energy-only TCO comes after the complete one, marked incomplete
+    assert [r.device for r in result.rows] == ["nvidia-rtx-4090", "nvidia-l40"]
     assert not result.rows[1].cost_complete
     tight = plan_scenarios(scenarios[:2], devices, qps=5, constraints=Constraints(max_tpot_s=0.001))
     assert not tight.rows and {e.category for e in tight.excluded} == {"latency"}
