@@ -54,7 +54,7 @@ __all__ = [
     "normalize_dtype",
 ]
 
-FLOAT_DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8")
+FLOAT_DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "fp4")
 INT_DTYPES: tuple[str, ...] = ("int8", "int4")
 DTYPES: tuple[str, ...] = FLOAT_DTYPES + INT_DTYPES
 COMMON_DTYPES: tuple[str, ...] = ("fp32", "fp16", "bf16", "int8")
@@ -69,6 +69,7 @@ _DTYPE_ALIASES = {
     "float16": "fp16", "half": "fp16", "f16": "fp16",
     "bfloat16": "bf16",
     "float8": "fp8", "float8_e4m3fn": "fp8", "float8_e5m2": "fp8", "float8_e4m3fnuz": "fp8", "float8_e5m2fnuz": "fp8",
+    "float4": "fp4", "nvfp4": "fp4", "mxfp4": "fp4", "float4_e2m1fn_x2": "fp4",
     "qint8": "int8", "uint8": "int8", "quint8": "int8", "i8": "int8",
     "quint4x2": "int4", "i4": "int4",
 }
@@ -315,6 +316,7 @@ class Compute(_Model):
     fp16: Optional[DtypePeaks] = None
     bf16: Optional[DtypePeaks] = None
     fp8: Optional[DtypePeaks] = None
+    fp4: Optional[DtypePeaks] = None  # FP4 tensor cores (NVFP4 / MXFP4 operands): Blackwell, MI355X
     int8: Optional[DtypePeaks] = None
     int4: Optional[DtypePeaks] = None
 

@@ -301,7 +301,7 @@ _COMPARE_ROWS = [
                lambda s: f"{s.compute_units} {s.compute_unit_name or ''}".strip() if s.compute_units else None, None),
     _field_row("boost clock", "clocks.boost", lambda s: s.clocks.boost_hz, "frequency"),
     _field_row("base clock", "clocks.base", lambda s: s.clocks.base_hz, "frequency"),
-    *(_peak_row(d) for d in ("fp32", "tf32", "fp16", "bf16", "fp8", "int8")),
+    *(_peak_row(d) for d in ("fp32", "tf32", "fp16", "bf16", "fp8", "fp4", "int8")),
     _field_row("memory", "memory.capacity", lambda s: s.memory.capacity_bytes, "bytes"),
     _field_row("memory usable", "memory.usable", lambda s: s.memory.usable_bytes, "bytes"),
     _field_row("max memory / socket", "memory.max_capacity", lambda s: s.memory.max_capacity_bytes, "bytes"),

@@ -43,11 +43,15 @@ WEIGHT_ALIASES: dict[str, str] = {"fp4": "nvfp4", "float8": "fp8", "fp8_e4m3": "
 COMBINED: dict[str, tuple[str, str]] = {"w4a8": ("int4", "fp8")}  # weights, activations
 
 # activation dtypes: bytes of the activations as traced, and the dtype a model is built in
-ACTIVATION_DTYPES = ("fp16", "bf16", "fp32", "fp8")
-BUILD_DTYPE: dict[str, str] = {"fp16": "fp16", "bf16": "bf16", "fp32": "fp32", "fp8": "fp16"}
+ACTIVATION_DTYPES = ("fp16", "bf16", "fp32", "fp8", "fp4")
+BUILD_DTYPE: dict[str, str] = {"fp16": "fp16", "bf16": "bf16", "fp32": "fp32", "fp8": "fp16", "fp4": "fp16"}
 # dtype of the tensors that are not decoder-layer matrices (embeddings, norms, LM head) and the
 # default KV cache dtype, per activation dtype
-STORAGE_DTYPE: dict[str, str] = {"fp16": "fp16", "bf16": "bf16", "fp32": "fp32", "fp8": "fp16"}
+STORAGE_DTYPE: dict[str, str] = {"fp16": "fp16", "bf16": "bf16", "fp32": "fp32", "fp8": "fp16", "fp4": "fp16"}
+# the weight format an activation dtype implies when --weights is not given, and the narrowest
+# float weights it takes (fp8 math needs fp8 or narrower weights; fp4 math 4-bit block-scaled ones)
+DEFAULT_WEIGHTS: dict[str, str] = {"fp8": "fp8", "fp4": "nvfp4"}
+FP4_WEIGHTS = ("nvfp4", "mxfp4")
 
 KV_BYTES: dict[str, float] = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0}
 
@@ -78,13 +82,16 @@ def resolve_precision(dtype: str | None, weights: str | None, kv_dtype: str | No
     if dtype_key is None:
         dtype_key = weights_key if weights_key in ("fp16", "bf16", "fp32") else "fp16"
     if weights_key is None:
-        weights_key = "fp8" if dtype_key == "fp8" else dtype_key
+        weights_key = default_weights(dtype_key)
     if weights_key in ("fp16", "bf16", "fp32") and weights_key != STORAGE_DTYPE[dtype_key]:
         raise RooflineError(f"--weights {weights_key} with --dtype {dtype_key}: floating-point weights run in the "
                             "activation dtype; give one of them, or a quantised format (fp8, int8, int4, nvfp4, "
                             "mxfp4, w4a8)")
     if dtype_key == "fp8" and weights_key in ("fp16", "bf16", "fp32"):
         raise RooflineError("--dtype fp8 needs fp8 or narrower weights")
+    if dtype_key == "fp4" and weights_key not in FP4_WEIGHTS:
+        raise RooflineError(f"--dtype fp4 runs FP4 tensor-core math on 4-bit block-scaled weights: use --weights "
+                            f"{' or '.join(FP4_WEIGHTS)}, not {weights_key}")
     kv_key = STORAGE_DTYPE[dtype_key] if kv_dtype is None else _key(kv_dtype)
     if kv_key not in KV_BYTES:
         raise RooflineError(f"unsupported KV cache dtype {kv_dtype!r}: choose one of {', '.join(KV_BYTES)}")
@@ -96,10 +103,15 @@ def is_quantised(weights: str, dtype: str) -> bool:
     return WEIGHT_BYTES[weights] < WEIGHT_BYTES[BUILD_DTYPE[dtype]]
 
 
+def default_weights(dtype: str) -> str:
+    """The weight format of ``dtype`` when none is given: fp8 under fp8, nvfp4 under fp4, else the dtype."""
+    return DEFAULT_WEIGHTS.get(dtype, dtype)
+
+
 def matmul_dtype(dtype: str) -> str:
     """The dtype the decoder-layer matrix multiplications run in (selects the device peak)."""
-    return "fp8" if dtype == "fp8" else BUILD_DTYPE[dtype]
+    return dtype if dtype in DEFAULT_WEIGHTS else BUILD_DTYPE[dtype]
 
 
 __all__ = ["WEIGHT_BYTES", "KV_BYTES", "ACTIVATION_DTYPES", "BUILD_DTYPE", "STORAGE_DTYPE", "resolve_precision",
-           "is_quantised", "matmul_dtype"]
+           "is_quantised", "matmul_dtype", "default_weights"]

@@ -47,7 +47,8 @@ from roofline.errors import RooflineError
 from roofline.llm.model import SLIDING, LlmModel, attention_of
 from roofline.sources.hf_substitutes import install_moe_substitute
 from roofline.workload.build import analyze
-from roofline.llm.precision import BUILD_DTYPE, KV_BYTES, STORAGE_DTYPE, WEIGHT_BYTES, is_quantised, matmul_dtype
+from roofline.llm.precision import BUILD_DTYPE, KV_BYTES, STORAGE_DTYPE, WEIGHT_BYTES, default_weights, is_quantised, \
+    matmul_dtype
 from roofline.workload.formulas import Cost
 from roofline.workload.pricing import PricingPolicy
 from roofline.workload.types import MATMUL_CLASSES, OpClass, OpRecord, Workload
@@ -250,7 +251,7 @@ def trace_phase(llm: LlmModel, *, batch: int, query: int, past: int, dtype: str 
     if batch < 1 or query < 1 or past < 0:
         raise RooflineError(f"batch and new tokens must be positive, past non-negative (got batch {batch}, "
                             f"tokens {query}, past {past})")
-    weights = weights or ("fp8" if dtype == "fp8" else dtype)
+    weights = weights or default_weights(dtype)
     kv_dtype = kv_dtype or STORAGE_DTYPE.get(dtype, dtype)
     key = ("phase", batch, query, past, dtype, weights, kv_dtype, depth)
     cached = llm.cache.get(key)
@@ -372,7 +373,7 @@ def interpolate(llm: LlmModel, a: Workload, b: Workload, past: int) -> Workload:
 def weight_bytes(llm: LlmModel, *, dtype: str, weights: str | None = None) -> int:
     """Bytes of the model's weights: decoder-layer matrices in the weight format, the rest
     (embeddings, norms, LM head) in the activation dtype; buffers at their own size."""
-    weights = weights or ("fp8" if dtype == "fp8" else dtype)
+    weights = weights or default_weights(dtype)
     act = WEIGHT_BYTES[STORAGE_DTYPE[dtype]]
     fmt = WEIGHT_BYTES[weights]
     total = 0.0

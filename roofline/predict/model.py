@@ -47,6 +47,7 @@ FALLBACK: dict[str, tuple[str, ...]] = {
     "bf16": ("bf16", "fp16", "fp32"),
     "int8": ("int8", "fp16", "fp32"),
     "fp8": ("fp8", "fp16", "bf16", "fp32"),
+    "fp4": ("fp4", "fp8", "fp16", "bf16", "fp32"),
     "fp64": ("fp64",),
 }
 
