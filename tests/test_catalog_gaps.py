@@ -91,3 +91,10 @@ def test_apple_chips_without_a_published_gpu_clock_stay_unpredicted(catalog, chi
     chip = catalog.get(chip_id)
     assert chip.peak_flops_per_s("fp32") is None
     assert "compute.fp32" in chip.missing_fields()
+
+
+def test_gb200_host_link_is_nvlink_c2c_without_a_guessed_rate(catalog):
+    gpu = catalog.get("nvidia-gb200")
+    assert "NVLink-C2C" in gpu.host_link.type
+    assert gpu.host_link.bandwidth_bytes_per_s is None  # no per-GPU figure published
+    assert "host_link.bandwidth" in gpu.missing_fields()
