@@ -20,7 +20,7 @@ A row whose request mix is a dataset with no published mean input length (MLPerf
 is predicted at 1-token prompts with its published output length: an upper bound of the throughput
 (status ``bound``), left out of the summary. A row with no published lengths at all is not predicted.
 Where the KV-cache dtype is not published, roofline's default for the row's dtype is used (16-bit) and
-the FP8 KV cache is computed as a variant (``variant``), not chosen by the ratio.
+the FP8 KV cache is computed as a variant (``variant``) for the FP8 and FP4 rows, not chosen by the ratio.
 
 :func:`predict_row` maps a row to a :class:`Comparison`; :func:`summary` counts the predicted rows.
 Run from the repository root::
@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import re
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -350,6 +351,20 @@ def _serving_point(row: ServingMeasurement, call: ServingCall, batching: Callabl
     return cb, point, note
 
 
+_LOGGED = {"measured_mean_ttft_s": re.compile(r"Mean First Token latency \(ns\) : ([0-9.]+)"),
+           "measured_mean_tpot_s": re.compile(r"Mean Time to Output Token \(ns\) : ([0-9.]+)")}
+
+
+def _logged_means(row: ServingMeasurement) -> dict[str, float]:
+    """The mean TTFT and TPOT an MLPerf Server log gives next to its throughput (in the quote), in s."""
+    out = {}
+    for key, pattern in _LOGGED.items():
+        m = pattern.search(row.quote)
+        if m:
+            out[key] = float(m.group(1)) * 1e-9
+    return out
+
+
 def predict_serving(row: ServingMeasurement, *, batching: Callable[..., Any] | None = None,
                     estimate: Callable[..., Any] | None = None, interval_factors: Callable[[Any], Any] | None = None,
                     catalog: Any = None, variants: bool = True) -> Comparison:
@@ -392,7 +407,8 @@ def predict_serving(row: ServingMeasurement, *, batching: Callable[..., Any] | N
                           "tpot_s": point.tpot_s, "ttft_s": point.ttft_s}
             if note:
                 base.extra["note"] = note
-            if variants and row.precision.kv is None and call.arguments.get("dtype") == "fp8":
+            base.extra.update(_logged_means(row))
+            if variants and row.precision.kv is None and row.precision.activations in ("fp8", "fp4"):
                 _, vpoint, vnote = _serving_point(row, call, batching, catalog, kv="fp8")
                 value = _point_value(row, call, vpoint)
                 base.variant = {"kv_dtype": "fp8", "predicted": value, "ratio": value / row.value}
@@ -528,25 +544,30 @@ def markdown(rows: list[ServingMeasurement], results: list[Comparison]) -> str:
             continue
         r = by_id[c.id]
         interval = f"{_num(c.interval[0])}–{_num(c.interval[1])}" if c.interval else ""
-        out.append(f"| `{c.id}` | {_gpus(r, c.device)} | {r.runtime.split(' (')[0]}, {r.runtime_version} | "
+        out.append(f"| [`{c.id}`]({r.source}) | {_gpus(r, c.device)} | {r.runtime.split(' (')[0]}, {r.runtime_version} | "
                    f"{r.model_name.split(' (')[0]}, {r.precision.published.split(' (')[0]} | {c.metric} | "
                    f"{_num(c.measured)} | {_num(c.predicted)} | {c.ratio:.2f} | {interval} | {_variant(c)} |")
     out += ["", summary_line(summary(results)) + "."]
     bounds = [c for c in results if c.status == "upper bound"]
     if bounds:
         out += ["", "| row | GPUs | runtime, version | metric | measured | upper bound (1-token prompts) | "
-                "measured / bound | ratio, KV fp8 |", "|---|---|---|---|---|---|---|---|"]
+                "measured / bound | same, KV fp8 | TPOT: bound (lower) / log mean |",
+                "|---|---|---|---|---|---|---|---|---|"]
         for c in bounds:
             r = by_id[c.id]
-            out.append(f"| `{c.id}` | {_gpus(r, c.device)} | {r.runtime.split(' (')[0]}, {r.runtime_version} | "
-                       f"{c.metric} | {_num(c.measured)} | {_num(c.predicted)} | {1 / c.ratio:.2f} | "
-                       f"{_variant(c)} |")
+            kv = f"{1 / c.variant['ratio']:.2f}" if c.variant else ""
+            extra = c.extra or {}
+            tpot = (f"{extra['tpot_s'] * 1e3:.1f} ms / {extra['measured_mean_tpot_s'] * 1e3:.1f} ms"
+                    if "measured_mean_tpot_s" in extra else "")
+            out.append(f"| [`{c.id}`]({r.source}) | {_gpus(r, c.device)} | {r.runtime.split(' (')[0]}, {r.runtime_version} | "
+                       f"{c.metric} | {_num(c.measured)} | {_num(c.predicted)} | {1 / c.ratio:.2f} | {kv} | "
+                       f"{tpot} |")
     rest = [c for c in results if c.status not in ("predicted", "upper bound")]
     if rest:
         out += ["", "| row | GPUs | runtime, version | metric | measured | status |", "|---|---|---|---|---|---|"]
         for c in rest:
             r = by_id[c.id]
-            out.append(f"| `{c.id}` | {_gpus(r, c.device)} | {r.runtime.split(' (')[0]}, {r.runtime_version} | "
+            out.append(f"| [`{c.id}`]({r.source}) | {_gpus(r, c.device)} | {r.runtime.split(' (')[0]}, {r.runtime_version} | "
                        f"{c.metric} | {_num(c.measured)} | {c.status}: {c.reason} |")
     return "\n".join(out)
 
