@@ -153,7 +153,7 @@ def test_each_load_maps_to_its_serving_model_call(rows):
     assert (call.method, call.isl, call.osl, call.replicas, call.upper_bound) == ("max_throughput", 128, 2048, 1,
                                                                                    False)
     b200 = cmp.serving_call(_by_id(rows, "mlperf-v5.0/dgx-b200x8/llama2-70b/offline"))[0]
-    assert b200.arguments == {"dtype": "fp16", "weights": "nvfp4", "kv_dtype": "fp8"}  # W4A4 not modelled
+    assert b200.arguments == {"dtype": "fp4", "kv_dtype": "fp8"}  # W4A4 on FP4 tensor cores, NVFP4 weights by default
     mi300 = cmp.serving_call(_by_id(rows, "mlperf-v4.1/8xmi300x/llama2-70b/offline"))[0]
     assert mi300.arguments == {"dtype": "fp8", "kv_dtype": "fp8"} and mi300.replicas == 8
     nim = cmp.serving_call(_by_id(rows, "nim-1.8.0/h100x2"))[0]
@@ -368,7 +368,7 @@ def test_interval_only_on_the_datasheet_tier(rows):
 def test_precision_maps_to_estimate_arguments(rows):
     by = {(r.precision.weights, r.precision.activations): r for r in rows}
     nvfp4 = cmp.estimate_arguments(by[("nvfp4", "fp4")])
-    assert nvfp4["dtype"] == "fp16" and nvfp4["weights"] == "nvfp4"  # 4-bit math: weights only
+    assert nvfp4["dtype"] == "fp4" and "weights" not in nvfp4  # W4A4: --dtype fp4 implies NVFP4 weights
     f16 = cmp.estimate_arguments(by[("fp16", "fp16")])
     assert f16["dtype"] == "fp16" and "weights" not in f16 and "kv_dtype" not in f16
     fp8 = cmp.ServingMeasurement.model_validate({**by[("fp16", "fp16")].model_dump(), "precision": {

@@ -202,19 +202,19 @@ class Comparison:
 
 def precision_arguments(row: ServingMeasurement, *, kv: str | None = None) -> dict[str, Any]:
     """``dtype``, ``weights`` and ``kv_dtype`` of a row in roofline's names (the latter two only where they
-    differ from roofline's defaults). FP4 activations (W4A4) are not modelled: the 4-bit weights with
-    16-bit math. ``kv``: a KV dtype to use instead of the row's (a variant where it is not published)."""
+    differ from roofline's defaults). FP4 activations (W4A4) run as ``--dtype fp4`` (FP4 tensor cores,
+    FP8 fallback where the device has none). ``kv``: a KV dtype to use instead of the row's (a variant where it is not published)."""
     p = row.precision
     if p.activations == "fp8":
         dtype, weights = "fp8", (None if p.weights == "fp8" else p.weights)
-    elif p.activations == "fp4":  # 4-bit math is not modelled: the 4-bit weights with 16-bit math
-        dtype, weights = "fp16", p.weights
+    elif p.activations == "fp4":  # W4A4 on FP4 tensor cores: NVFP4 is --dtype fp4's default weight format
+        dtype, weights = "fp4", (None if p.weights == "nvfp4" else p.weights)
     else:
         dtype, weights = p.activations, (None if p.weights == p.activations else p.weights)
     args: dict[str, Any] = {"dtype": dtype}
     if weights is not None:
         args["weights"] = weights
-    default_kv = "fp16" if dtype == "fp8" else dtype  # roofline's KV default under each dtype
+    default_kv = "fp16" if dtype in ("fp8", "fp4") else dtype  # roofline's KV default under each dtype
     chosen = kv if kv is not None else p.kv
     if chosen is not None and chosen != default_kv:
         args["kv_dtype"] = chosen
