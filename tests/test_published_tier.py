@@ -191,3 +191,25 @@ def test_the_published_fit_is_global_per_runtime_and_engine():
     d = catalog.get(data["devices"][0])
     model = published.published_execution(d, Runtime.EAGER)
     assert model.tier is Tier.PUBLISHED
+
+
+def test_validate_corpus_in_the_published_tier_predicts_rows_of_devices_with_figures_only(run_cli, tmp_path):
+    import json
+
+    import yaml
+
+    from roofline.corpus import CORPUS_DIR
+
+    rows = yaml.safe_load((CORPUS_DIR / "edge.yaml").read_text())
+    catalog = load_catalog()
+    pick = [next(r for r in rows if r["device"] == "raspberry-pi-4b" and r["runtime"] == "eager"),
+            next(r for r in rows if r["device"] == "nvidia-jetson-orin-nano-8gb" and r["runtime"] == "eager")]
+    assert catalog.get(pick[0]["device"]).published.present and not catalog.get(pick[1]["device"]).published.present
+    path = tmp_path / "mini.yaml"
+    path.write_text(yaml.safe_dump(pick, sort_keys=False))
+    code, out, err = run_cli("validate", "--corpus", str(path), "--tier", "published", "--json")
+    assert code == 0, err
+    by_device = {r["device"]: r for r in json.loads(out)["rows"]}
+    assert by_device["raspberry-pi-4b"]["status"] == "ok" and by_device["raspberry-pi-4b"]["tier"] == "published"
+    assert by_device["nvidia-jetson-orin-nano-8gb"]["status"] == "not predicted"
+    assert "no published measurements" in by_device["nvidia-jetson-orin-nano-8gb"]["detail"]

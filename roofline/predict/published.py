@@ -99,7 +99,7 @@ def describe(device: DeviceSpec, used_dtypes: set[str]) -> str:
         parts.append(f"datasheet peak for {', '.join(datasheet)} math")
     if not published.bandwidth_bytes_per_s:
         parts.append("datasheet bandwidth")
-    return "published tier: " + "; ".join(parts) + " (sources: devices show)"
+    return "published tier: " + "; ".join(parts) + " (sources in the published: block of its device file)"
 
 
 __all__ = ["FIT_FILE", "has_published", "fitted", "execution_from", "published_execution", "interval_factors",
