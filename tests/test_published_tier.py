@@ -60,11 +60,11 @@ def test_bad_published_entries_are_refused(entry, kind, message):
 def test_the_built_in_catalog_has_published_figures_each_sourced_and_below_the_datasheet():
     catalog = load_catalog()
     with_figures = [d for d in catalog if d.published.present]
-    assert len(with_figures) >= 20
+    assert len(with_figures) >= 25
     for d in with_figures:
         for g in d.published.gemm:
             assert g.source.startswith("https://") and g.tool and g.uncertain
-            peak = d.peak_flops_per_s(g.dtype, units="matrix")
+            peak = d.peak_flops_per_s(g.dtype)  # the best dense rate (fp32 GEMM runs on vector units)
             assert peak is not None and g.flops_per_s <= peak, (d.id, g.dtype)  # attainable, never above the peak
         for b in d.published.bandwidth:
             assert b.source.startswith("https://") and b.test and b.uncertain
