@@ -160,7 +160,7 @@ def test_tier_published_without_figures_is_refused_for_predict_and_excluded_with
 
 
 def test_cli_tier_published_on_a_device_without_figures_is_one_line_exit_2(run_cli):
-    code, out, err = run_cli("predict", "resnet18", "--device", "nvidia-t4", "--tier", "published")
+    code, out, err = run_cli("predict", "resnet18", "--device", "nvidia-a10", "--tier", "published")
     assert code == 2 and err.startswith("error: ") and "no published measurements" in err
     assert len(err.strip().splitlines()) == 1
 
@@ -203,7 +203,7 @@ def test_validate_corpus_in_the_published_tier_predicts_rows_of_devices_with_fig
     rows = yaml.safe_load((CORPUS_DIR / "edge.yaml").read_text())
     catalog = load_catalog()
     pick = [next(r for r in rows if r["device"] == "raspberry-pi-4b" and r["runtime"] == "eager"),
-            next(r for r in rows if r["device"] == "nvidia-jetson-orin-nano-8gb" and r["runtime"] == "eager")]
+            next(r for r in rows if r["device"] == "nvidia-jetson-orin-nx-16gb" and r["runtime"] == "eager")]
     assert catalog.get(pick[0]["device"]).published.present and not catalog.get(pick[1]["device"]).published.present
     path = tmp_path / "mini.yaml"
     path.write_text(yaml.safe_dump(pick, sort_keys=False))
@@ -211,5 +211,5 @@ def test_validate_corpus_in_the_published_tier_predicts_rows_of_devices_with_fig
     assert code == 0, err
     by_device = {r["device"]: r for r in json.loads(out)["rows"]}
     assert by_device["raspberry-pi-4b"]["status"] == "ok" and by_device["raspberry-pi-4b"]["tier"] == "published"
-    assert by_device["nvidia-jetson-orin-nano-8gb"]["status"] == "not predicted"
-    assert "no published measurements" in by_device["nvidia-jetson-orin-nano-8gb"]["detail"]
+    assert by_device["nvidia-jetson-orin-nx-16gb"]["status"] == "not predicted"
+    assert "no published measurements" in by_device["nvidia-jetson-orin-nx-16gb"]["detail"]
