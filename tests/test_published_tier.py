@@ -128,9 +128,12 @@ def test_a_board_without_a_datasheet_bandwidth_becomes_predictable_with_a_publis
     assert p.latency_s == pytest.approx(2 * 64 * 256 * 256 * 4 / 20e9)  # read + write of the fp32 tensor
 
 
-def test_default_tier_is_published_where_figures_exist_and_datasheet_elsewhere():
+def test_published_tier_is_opt_in_the_default_stays_datasheet():
+    # leave-one-device-out the published tier was worse on Jetson rows and no better overall
+    # (docs/accuracy.md), and a ranking must not mix tiers by default
     w = roofline.analyze(nn.Linear(256, 256), (8, 256))
-    assert predict(w, device({"bandwidth": [BANDWIDTH]})).tier == "published"
+    assert predict(w, device({"bandwidth": [BANDWIDTH]})).tier == "datasheet"
+    assert predict(w, device({"bandwidth": [BANDWIDTH]}), tier="published").tier == "published"
     assert predict(w, device()).tier == "datasheet"
     assert predict(w, device({"bandwidth": [BANDWIDTH]}), tier="datasheet").tier == "datasheet"
 
@@ -146,7 +149,7 @@ def test_calibration_still_wins_over_published_figures():
     w = roofline.analyze(nn.Linear(256, 256), (8, 256))
     assert predict(w, both).tier == "calibrated"
     assert predict(w, both, tier="published").tier == "published"
-    assert predict(w, both, runtime="compiled").tier == "published"  # no compiled calibration: next tier down
+    assert predict(w, both, runtime="compiled").tier == "datasheet"  # no compiled calibration: the default below it
 
 
 def test_tier_published_without_figures_is_refused_for_predict_and_excluded_with_a_reason_in_rank():
@@ -168,11 +171,10 @@ def test_cli_tier_published_on_a_device_without_figures_is_one_line_exit_2(run_c
 def test_published_predictions_carry_the_tiers_interval_when_a_fit_is_shipped():
     from roofline.predict import published
 
-    if published.fitted() is None:
-        pytest.skip("no published_fit.yaml shipped")
+    assert published.fitted() is not None  # roofline/predict/published_fit.yaml ships with the package
     catalog = load_catalog()
     d = next(d for d in catalog if d.published.bandwidth and d.kind == "gpu")
-    e = roofline.estimate(roofline.analyze(nn.Linear(1024, 1024), (64, 1024)), d)
+    e = roofline.estimate(roofline.analyze(nn.Linear(1024, 1024), (64, 1024)), d, tier="published")
     assert e.tier == "published"
     low, high = e.latency_interval_s
     factors = published.interval_factors(d)

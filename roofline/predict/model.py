@@ -364,7 +364,7 @@ def execution_model(device: DeviceSpec, runtime: Runtime, tier: Tier | None) -> 
     if tier is Tier.CALIBRATED:
         raise DeviceUnusable("missing spec", device.id, f"no calibration for the {runtime.value} runtime "
                                              "(run `roofline calibrate` on that device)")
-    if tier in (None, Tier.PUBLISHED):
+    if tier is Tier.PUBLISHED:  # opt-in: left out of the default (docs/accuracy.md, "Published measurements")
         from roofline.predict.published import has_published, published_execution
 
         if has_published(device):
@@ -372,9 +372,8 @@ def execution_model(device: DeviceSpec, runtime: Runtime, tier: Tier | None) -> 
                 return published_execution(device, runtime)
             except RooflineError as exc:
                 raise DeviceUnusable("runtime", device.id, str(exc)) from None
-        if tier is Tier.PUBLISHED:
-            raise DeviceUnusable("missing spec", device.id, "no published measurements in its device file "
-                                                 "(published: block; use --tier datasheet)")
+        raise DeviceUnusable("missing spec", device.id, "no published measurements in its device file "
+                                             "(published: block; use --tier datasheet)")
     try:
         from roofline.predict.engines import fitted_execution
 
@@ -390,7 +389,7 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
     """Predict latency, throughput, energy and memory fit of ``workload`` on ``device``.
 
     ``tier``: None picks ``calibrated`` when the device has a calibration for ``runtime``, else
-    ``published`` when its file has published measurements, else ``datasheet``; ``sol`` gives the speed-of-light bound. Raises DeviceUnusable (with a
+    ``datasheet``; ``published`` (asked for) uses the device file's published measurements; ``sol`` gives the speed-of-light bound. Raises DeviceUnusable (with a
     ``category``: dtype, missing spec, runtime) when the device has no path for the workload.
     """
     runtime = parse_runtime(runtime)
