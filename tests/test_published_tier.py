@@ -215,3 +215,9 @@ def test_validate_corpus_in_the_published_tier_predicts_rows_of_devices_with_fig
     assert by_device["raspberry-pi-4b"]["status"] == "ok" and by_device["raspberry-pi-4b"]["tier"] == "published"
     assert by_device["nvidia-jetson-orin-nx-16gb"]["status"] == "not predicted"
     assert "no published measurements" in by_device["nvidia-jetson-orin-nx-16gb"]["detail"]
+
+
+def test_devices_show_prints_the_published_figures_with_how_they_were_taken(run_cli):
+    code, out, err = run_cli("devices", "show", "nvidia-h100-sxm")
+    assert code == 0, err
+    assert "published measurements" in out and "GEMM bf16" in out and "794.5 TFLOPS" in out and "mamf-finder" in out
