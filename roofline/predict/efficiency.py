@@ -117,6 +117,9 @@ class ExecutionModel:
     # compute units reaches efficiency x s / (s + saturation) of its peak, s = F / U: a small op cannot
     # fill every core or SM (a batch-1 layer does not scale over 96 cores; a small GEMM leaves SMs idle)
     saturation_flops_per_unit: float = 0.0
+    # shape-aware per-op terms of the datasheet tier (roofline.predict.engines.op_terms): a callable of
+    # (workload, device) returning compute-efficiency factors per op and, for NPUs, the bytes each op moves
+    op_terms: Any = None
 
 
 _MATMUL_LIKE = (OpClass.MATMUL, OpClass.CONV, OpClass.ATTENTION)
