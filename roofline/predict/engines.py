@@ -20,7 +20,7 @@ Shape-aware terms without free parameters (:func:`op_terms`, each from a public 
 
 - GPU: tile and wave quantisation of a matmul's or convolution's output (M x N as an implicit GEMM) over
   the SMs, with the tile of the cuBLAS sizes that wastes least (NVIDIA, Matrix Multiplication Background
-  User's Guide); tensor-core eligibility: a depthwise convolution has no channel reduction for a matrix
+  User's Guide): measured on the corpus and off (``GPU_WAVES``, docs/accuracy.md); tensor-core eligibility: a depthwise convolution has no channel reduction for a matrix
   instruction and runs at the vector (CUDA-core) rate where the catalog gives one (cuDNN's depthwise kernels
   do not use tensor cores, pytorch/pytorch#22302; CUTLASS's target CUDA cores only, NVIDIA/cutlass#615);
 - CPU: SIMD utilisation of the vectorised channel dimension (output channels of a convolution, N of a
