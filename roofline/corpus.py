@@ -167,6 +167,12 @@ def _serving_request(row: CorpusRow) -> dict[str, Any]:
     return {"prompt": max(i.prompt, 1), "generate": max(i.generate, 1) if row.task == "decode" else 1}
 
 
+def end_to_end(row: CorpusRow) -> bool:
+    """A decode row whose figure is a latency measures the whole request (prefill and every generated token;
+    the corpus words it so), not one decode step."""
+    return row.task == "decode" and row.metric == "latency_s"
+
+
 def _dtype_options(row: CorpusRow) -> tuple[str | None, dict[str, Any]]:
     """(counting or activation dtype, serving weight format) of a row."""
     if row.task == "forward":
@@ -228,8 +234,8 @@ class Predictor:
             return RowResult(**base, device_class=cls, predicted=None, status="not predicted",
                              detail=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
         if row.metric == "latency_s":
-            value = e.latency_s if row.task == "forward" else e.metrics.get("ttft_s") if row.task == "prefill" \
-                else e.metrics.get("tpot_s")
+            value = e.latency_s if row.task == "forward" or end_to_end(row) else e.metrics.get("ttft_s") \
+                if row.task == "prefill" else e.metrics.get("tpot_s")
         elif row.metric == "throughput_per_s":
             value = e.throughput_per_s
         elif row.task == "decode":
@@ -308,5 +314,5 @@ def summarise(results: list[RowResult], *, by: str = "device_class") -> list[Cla
 
 
 
-__all__ = ["CorpusRow", "load_corpus", "evaluate", "summarise", "RowResult", "ClassSummary", "Predictor",
+__all__ = ["CorpusRow", "load_corpus", "end_to_end", "evaluate", "summarise", "RowResult", "ClassSummary", "Predictor",
            "device_class", "CorpusError", "CORPUS_DIR", "DEVICE_CLASSES"]

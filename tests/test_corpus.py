@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 import yaml
 
-from roofline.corpus import CORPUS_DIR, CorpusError, CorpusRow, evaluate, load_corpus, summarise
+from roofline.corpus import CORPUS_DIR, CorpusError, CorpusRow, end_to_end, evaluate, load_corpus, summarise
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +75,21 @@ def test_evaluate_predicts_a_subset_and_summarises_it(rows):
     summary = {s.device_class: s for s in summarise(results)}
     assert summary["all"].rows == len(results)
     assert 0 <= summary["all"].within_2x <= 1 and summary["all"].median_abs_error >= 0
+
+
+def test_a_decode_latency_is_the_whole_request_and_a_decode_rate_one_step(rows):
+    # the corpus words every decode latency as the whole generation (prefill and all new tokens)
+    whole = [r for r in rows if r.task == "decode" and r.metric == "latency_s"]
+    assert whole and all(end_to_end(r) for r in whole)
+    assert not any(end_to_end(r) for r in rows if r.metric == "tokens_per_s" or r.task != "decode")
+    row = whole[0].model_copy(update={"model": "hf:llama-3.2-1b", "device": "nvidia-h100-sxm", "dtype": "bf16"})
+    [result] = evaluate([row])
+    from roofline import estimate
+
+    e = estimate("hf:llama-3.2-1b", "nvidia-h100-sxm", prompt=row.input.prompt, generate=row.input.generate,
+                 dtype="bf16", runtime=row.runtime)
+    assert result.predicted == pytest.approx(e.latency_s)  # prefill + every decode step, not one step
+    assert e.latency_s > row.input.generate * e.metrics["tpot_s"] * 0.99
 
 
 def test_validate_corpus_json_on_a_subset(run_cli, tmp_path, rows):

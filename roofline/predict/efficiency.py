@@ -126,6 +126,9 @@ class ExecutionModel:
     # calibrated eager costs the op counts leave out: a view op's dispatch, an nn.Module call
     view_overhead_s: float = 0.0
     module_call_s: float = 0.0
+    # shape-aware per-op terms of the datasheet tier (roofline.predict.engines.op_terms): a callable of
+    # (workload, device) returning compute-efficiency factors per op and, for NPUs, the bytes each op moves
+    op_terms: Any = None
 
 
 _MATMUL_LIKE = (OpClass.MATMUL, OpClass.CONV, OpClass.ATTENTION)

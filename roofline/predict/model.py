@@ -475,6 +475,10 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
     if model.saturation_flops_per_unit > 0:
         per_unit = arrays.flops / float(device.compute_units or 1)
         efficiency = efficiency * per_unit / (per_unit + model.saturation_flops_per_unit)
+    terms = model.op_terms(workload, device) if model.op_terms is not None else None
+    if terms is not None:  # shape-aware terms of the engine model (roofline.predict.engines.op_terms)
+        efficiency = efficiency * terms.compute_scale
+        notes.extend(terms.notes)
     with np.errstate(divide="ignore", invalid="ignore"):
         compute_time = np.where(arrays.flops > 0, arrays.flops / (peak * efficiency), 0.0)
 
@@ -486,7 +490,8 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
         fits = arrays.working_set <= levels[i].max_bytes
         bandwidth[fits] = levels[i].bandwidth_bytes_per_s
         level_index[fits] = i
-    memory_time = nbytes / (bandwidth * model.memory_efficiency)
+    moved = terms.memory_bytes if terms is not None and terms.memory_bytes is not None else nbytes
+    memory_time = moved / (bandwidth * model.memory_efficiency)
     if on_host.any():
         # their inputs go to the host and their outputs come back over the host link; the host's own compute
         # is not modelled (small ops on a desktop-class host), the transfer is
@@ -525,7 +530,7 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
     # each op at the peak it actually uses (TF32 convs, a cache level's bandwidth...).
     with np.errstate(divide="ignore", invalid="ignore"):
         ideal_compute = np.where(arrays.flops > 0, arrays.flops / peak, 0.0)
-    ideal_memory = nbytes / bandwidth
+    ideal_memory = moved / bandwidth
     compute_util = float(ideal_compute.sum() / latency)
     bandwidth_util = float(ideal_memory.sum() / latency)
     effective_peak = flops_total / float(ideal_compute.sum()) if ideal_compute.sum() > 0 else 0.0
