@@ -279,10 +279,10 @@ def estimate_scenario(scenario: Scenario, device: DeviceSpec, *, runtime: str | 
             notes.append(_parallel_note(plan, device))
     units = scenario.units_per_run
     interval = coverage = None
-    if first.tier == Tier.DATASHEET.value and execution is None:
-        from roofline.predict.engines import interval_factors
+    if first.tier in (Tier.DATASHEET.value, Tier.PUBLISHED.value) and execution is None:
+        from roofline.predict import engines, published
 
-        factors = interval_factors(device)
+        factors = (engines if first.tier == Tier.DATASHEET.value else published).interval_factors(device)
         if factors is not None:
             interval, coverage = (latency * factors[0], latency * factors[1]), factors[2]
     bounds = Counter()

@@ -218,7 +218,7 @@ def test_bad_plan_inputs(kwargs):
 
 def test_cli_plan_json(run_cli):
     code, out, err = run_cli("plan", "resnet18", "--qps", "500", "--p99-latency", "50ms", "--batch-max", "16",
-                             "--devices", "nvidia-l4,nvidia-rtx-4090,raspberry-pi-5", "--json")
+                             "--devices", "nvidia-l4,nvidia-rtx-4090,raspberry-pi-5", "--tier", "datasheet", "--json")
     assert code == 0, err
     data = json.loads(out)
     assert data["batches"] == [1, 2, 4, 8, 16] and data["requests_per_s"] == 500 and data["p99_latency_s"] == 0.05

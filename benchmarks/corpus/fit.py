@@ -83,8 +83,9 @@ def measured_time(row) -> float:
 class Decomposed:
     """Every op of every predicted row, at unit efficiencies, as flat arrays."""
 
-    def __init__(self, rows, catalog):
-        predictor = Predictor(catalog, tier="datasheet", execution=unit_execution)
+    def __init__(self, rows, catalog, *, tier: str = "datasheet", execution=None):
+        execution = execution or unit_execution
+        predictor = Predictor(catalog, tier=tier, execution=execution)
         cols = {k: [] for k in ("row", "weight", "compute", "memory", "launch", "cls", "per_unit", "key")}
         self.rows, self.devices, self.classes, self.measured, self.keys = [], [], [], [], []
         key_index: dict[tuple, int] = {}
@@ -99,8 +100,8 @@ class Decomposed:
                 from roofline.estimation import estimate_scenario
 
                 scenario = predictor.scenario(row)
-                e = estimate_scenario(scenario, device, runtime=row.runtime, tier="datasheet",
-                                      execution=unit_execution, include_ops=True)
+                e = estimate_scenario(scenario, device, runtime=row.runtime, tier=tier,
+                                      execution=execution, include_ops=True)
             except Exception as exc:
                 self.skipped.append((row.id, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
                 continue
@@ -212,11 +213,155 @@ def table(title: str, summaries) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------ the published tier's parameter group
+# The published tier (roofline.predict.published) runs the same engine model on measured attainable peaks, so
+# its efficiencies are a parameter group of their own: the same names, global per (runtime, engine), fitted on
+# the rows of devices with published figures, with a weak prior towards the datasheet tier's fit.
+
+def unit_execution_published(device, runtime: Runtime) -> ExecutionModel:
+    import dataclasses
+
+    return dataclasses.replace(unit_execution(device, runtime), tier=Tier.PUBLISHED)
+
+
+def _lodo(d: Decomposed, start: np.ndarray, prior_theta: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Each device's rows predicted by a fit on the other devices' rows (within ``mask``, default all)."""
+    devices = np.asarray(d.devices)
+    mask = np.ones(len(d.rows), dtype=bool) if mask is None else mask
+    out = np.empty(len(d.rows))
+    for device in sorted(set(d.devices)):
+        held = devices == device
+        out[held] = d.times(fit(d, mask & ~held, start, prior_theta))[held]
+    return out
+
+
+def _intervals(d: Decomposed, times: np.ndarray):
+    """Per class: the (tail, 1 - tail) quantiles of measured / predicted, the tail searched from the 10th down to
+    the 2nd percentile until the interval covers 80 % of each held-out device's rows when that device's interval
+    comes from the other devices' residuals (as for the datasheet tier above)."""
+    log_ratio = np.log(d.measured / times)
+    classes, devices = np.asarray(d.classes), np.asarray(d.devices)
+    intervals, tails, hit = {}, {}, np.zeros(len(d.rows), dtype=bool)
+    for cls in sorted(set(d.classes)):
+        m = classes == cls
+        for tail in np.arange(0.10, 0.015, -0.005):
+            got = np.zeros(len(d.rows), dtype=bool)
+            for device in sorted(set(devices[m])):
+                held = m & (devices == device)
+                others = m & ~held if (m & ~held).sum() >= 5 else ~held
+                lo, hi = np.quantile(log_ratio[others], [tail, 1 - tail])
+                got[held] = (log_ratio[held] >= lo) & (log_ratio[held] <= hi)
+            if got[m].mean() >= 0.8:
+                break
+        hit[m] = got[m]
+        tails[cls] = float(tail)
+        intervals[cls] = [float(np.exp(np.quantile(log_ratio[m], tail))),
+                          float(np.exp(np.quantile(log_ratio[m], 1 - tail)))]
+    coverage = {cls: float(hit[classes == cls].mean()) for cls in sorted(set(d.classes))}
+    coverage["all"] = float(hit.mean())
+    return intervals, coverage, tails
+
+
+def main_published(args) -> int:
+    """Fit the published tier's parameter group; compare it with the datasheet tier on the same rows."""
+    from roofline.catalog import load_catalog
+    from roofline.predict import engines
+
+    catalog = load_catalog()
+    rows = [r for r in load_corpus() if r.device in catalog and catalog.get(r.device).published.present]
+    start = time.perf_counter()
+    pub = Decomposed(rows, catalog, tier="published", execution=unit_execution_published)
+    kept = {r.id for r in pub.rows}
+    ds = Decomposed([r for r in rows if r.id in kept], catalog)
+    same = {r.id for r in ds.rows}  # rows the datasheet tier can predict too (a board without a datasheet
+    # bandwidth is predictable only with its published one)
+
+    def on_same(results_):
+        return [r for r in results_ if r.id in same]
+    print(f"{len(pub.rows)} rows on {len(set(pub.devices))} devices with published figures decomposed in "
+          f"{time.perf_counter() - start:.0f} s; {len(pub.skipped)} skipped", flush=True)
+    shipped = engines.fitted()
+    base = np.log([prior()[n] for n in NAMES])
+    lo = np.log([_bounds(n)[0] for n in NAMES])
+    hi = np.log([_bounds(n)[1] for n in NAMES])
+    engine_theta = base if shipped is None else \
+        np.clip(np.log([shipped["parameters"][n] for n in NAMES]), lo + 1e-9, hi - 1e-9)
+    variants = {
+        "datasheet tier, shipped engine fit (in sample: fitted on the whole corpus)": results(
+            ds, ds.times(engine_theta), "datasheet"),
+        "published tier, datasheet tier's engine fit unchanged": on_same(
+            results(pub, pub.times(engine_theta), "published")),
+    }
+    ds_lodo = _lodo(ds, engine_theta, engine_theta)
+    variants["datasheet tier, refitted on these rows, leave one device out"] = results(ds, ds_lodo, "datasheet")
+    theta = fit(pub, np.ones(len(pub.rows), dtype=bool), engine_theta, engine_theta)
+    variants["published tier, own fit, in sample"] = on_same(results(pub, pub.times(theta), "published"))
+    pub_lodo = _lodo(pub, theta, engine_theta)
+    variants["published tier, own fit, leave one device out"] = on_same(results(pub, pub_lodo, "published"))
+    variants["published tier, own fit, leave one device out, every row it predicts"] = results(
+        pub, pub_lodo, "published")
+    # variant: the group fitted only on the rows the datasheet tier predicts too (without the rows a published
+    # bandwidth made predictable, such as a board whose datasheet has none)
+    same_mask = np.asarray([r.id in same for r in pub.rows])
+    variants["published tier, fitted on the same rows only, leave one device out"] = on_same(results(
+        pub, _lodo(pub, theta, engine_theta, same_mask), "published"))
+    intervals, coverage, tails = _intervals(pub, pub_lodo)
+    report = [table(f"{title} ({len(r)} rows)", summarise(r)) for title, r in variants.items()]
+    report.append(table("published tier, own fit, leave one device out, by runtime",
+                        summarise(variants["published tier, own fit, leave one device out, every row it predicts"],
+                                  by="runtime")))
+    per_device = {}
+    for key in ("datasheet tier, refitted on these rows, leave one device out",
+                "published tier, own fit, leave one device out, every row it predicts"):
+        for r in variants[key]:
+            per_device.setdefault(r.device, {}).setdefault(key, []).append(abs(np.log(r.predicted / r.measured)))
+    report.append("median |log(predicted / measured)| per device (datasheet LODO, published LODO): " + json.dumps(
+        {dev: [round(float(np.median(v)), 3) for v in by.values()] for dev, by in sorted(per_device.items())}))
+    report.append("80 % intervals (measured / predicted, per class): " + json.dumps(intervals))
+    report.append("tail quantile per class: " + json.dumps(tails))
+    report.append("leave-one-device-out coverage of the 80 % interval: " + json.dumps(coverage))
+    print("\n\n".join(report))
+    params = {n: float(v) for n, v in zip(NAMES, np.exp(theta))}
+    print(json.dumps(params, indent=1))
+    if args.out:
+        Path(args.out).write_text(json.dumps({"parameters": params, "intervals": intervals, "coverage": coverage,
+                                              "variants": {k: [r.to_dict() for r in v] for k, v in variants.items()},
+                                              "skipped": pub.skipped}, indent=1, default=str))
+    if args.write:
+        import yaml
+
+        lodo = variants["published tier, own fit, leave one device out, every row it predicts"]
+        data = {
+            "description": "global parameters of the published tier (roofline.predict.published) fitted on the "
+                           "benchmarks/corpus rows of devices with published figures by benchmarks/corpus/fit.py "
+                           "--published (none per device or per model)",
+            "fitted": dt.date.today().isoformat(), "corpus_rows": len(pub.rows),
+            "devices": sorted(set(pub.devices)),
+            "parameters": params,
+            "interval_coverage": 0.8,
+            "intervals": {cls: {"low": v[0], "high": v[1], "tail_quantile": tails[cls]}
+                          for cls, v in intervals.items()},
+            "leave_one_device_out_coverage": coverage,
+            "leave_one_device_out": {s.device_class: {"within_1_5x": s.within_1_5x, "within_2x": s.within_2x,
+                                                      "median_abs_error": s.median_abs_error}
+                                     for s in summarise(lodo)},
+        }
+        out = ROOT / "roofline" / "predict" / "published_fit.yaml"
+        out.write_text("# Written by benchmarks/corpus/fit.py --published --write; do not edit by hand.\n"
+                       + yaml.safe_dump(data, sort_keys=False))
+        print(f"wrote {out}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--write", action="store_true", help="write roofline/predict/engine_fit.yaml")
     ap.add_argument("--out", default=None, help="also write every figure as JSON here")
+    ap.add_argument("--published", action="store_true",
+                    help="fit the published tier's parameter group instead (writes roofline/predict/published_fit.yaml)")
     args = ap.parse_args()
+    if args.published:
+        return main_published(args)
     from roofline.catalog import load_catalog
 
     catalog = load_catalog()

@@ -51,6 +51,9 @@ __all__ = [
     "Price",
     "CloudPrice",
     "Source",
+    "Published",
+    "PublishedGemm",
+    "PublishedBandwidth",
     "normalize_dtype",
 ]
 
@@ -550,6 +553,93 @@ class Source(_Model):
         return self.url or self.document or ""
 
 
+class _PublishedEntry(_Model):
+    """Common fields of a published measurement: where it comes from and how it was taken."""
+
+    tool: str  # the benchmark program and its version (mamf-finder.py, STREAM 5.10, tinymembench v0.4.10, ...)
+    source: str  # the public page that holds the figure
+    retrieved: Optional[_dt.date] = None
+    uncertain: str = Field(min_length=1)  # what is not known about the measurement
+    note: Optional[str] = None  # derivation, when the figure is derived from the published one
+
+    @field_validator("source")
+    @classmethod
+    def _source_url(cls, url: str) -> str:
+        if not re.match(r"^https?://\S+$", url):
+            raise PydanticCustomError("url", f"source must be an http:// or https:// url without spaces, got {url!r}")
+        return url
+
+
+class PublishedGemm(_PublishedEntry):
+    """Measured attainable dense GEMM rate of one dtype (a maximum-achievable-matmul search, a vendor's
+    GEMM benchmark): ``value`` in FLOP/s, the matrix size it was reached at, the library and runtime."""
+
+    dtype: str
+    flops_per_s: FlopRate = Field(None, alias="value")
+    shape: Optional[str] = None  # M x N x K of the best (or only) size
+    library: Optional[str] = None  # cuBLAS, hipBLASLt, oneDNN, ...
+    runtime: Optional[str] = None  # the framework and its version (torch 2.7.0+cu126)
+
+    @field_validator("dtype")
+    @classmethod
+    def _known_dtype(cls, value: str) -> str:
+        try:
+            return normalize_dtype(value)
+        except CatalogError as exc:
+            raise PydanticCustomError("dtype", str(exc)) from None
+
+    @model_validator(mode="after")
+    def _has_value(self) -> "PublishedGemm":
+        if self.flops_per_s is None:
+            raise PydanticCustomError("published", "a published GEMM entry needs its value (e.g. '794.5 TFLOPS')")
+        return self
+
+
+class PublishedBandwidth(_PublishedEntry):
+    """Measured sustained main-memory bandwidth (STREAM triad or copy, a vendor's bandwidth test), counted as
+    bytes read plus bytes written, as STREAM counts them."""
+
+    bandwidth_bytes_per_s: Bandwidth = Field(None, alias="value")
+    test: str  # the kernel: STREAM triad, gpu-stream triad, tinymembench C copy, ...
+    threads: PositiveInt = None  # CPU threads the test ran on, where stated
+
+    @model_validator(mode="after")
+    def _has_value(self) -> "PublishedBandwidth":
+        if self.bandwidth_bytes_per_s is None:
+            raise PydanticCustomError("published", "a published bandwidth entry needs its value (e.g. '3.53 TB/s')")
+        return self
+
+
+class Published(_Model):
+    """Published measurements of this device (the ``published`` tier): attainable GEMM per dtype and
+    sustained memory bandwidth, each entry with its own source. Several entries of one kind: the highest
+    is the attainable figure."""
+
+    gemm: list[PublishedGemm] = Field(default_factory=list)
+    bandwidth: list[PublishedBandwidth] = Field(default_factory=list)
+    note: Optional[str] = None
+
+    def gemm_flops_per_s(self, dtype: object) -> float | None:
+        """The highest published GEMM rate of ``dtype``, or None."""
+        key = normalize_dtype(dtype)
+        values = [g.flops_per_s for g in self.gemm if g.dtype == key and g.flops_per_s]
+        return max(values) if values else None
+
+    @property
+    def bandwidth_bytes_per_s(self) -> float | None:
+        """The highest published sustained bandwidth, or None."""
+        values = [b.bandwidth_bytes_per_s for b in self.bandwidth if b.bandwidth_bytes_per_s]
+        return max(values) if values else None
+
+    @property
+    def dtypes(self) -> tuple[str, ...]:
+        return tuple(d for d in DTYPES if any(g.dtype == d for g in self.gemm))
+
+    @property
+    def present(self) -> bool:
+        return bool(self.gemm or self.bandwidth)
+
+
 # ---------------------------------------------------------------------------------------------
 # the device
 
@@ -575,6 +665,7 @@ class DeviceSpec(_Model):
     clocks: Clocks = Field(default_factory=Clocks)
     compute: Compute = Field(default_factory=Compute)
     memory: Memory = Field(default_factory=Memory)
+    published: Published = Field(default_factory=Published)  # measured attainable figures (published tier)
     host_link: HostLink = Field(default_factory=HostLink)
     gpu_link: GpuLink = Field(default_factory=GpuLink)
     system: Optional[SystemSpec] = None
@@ -813,7 +904,7 @@ def _submodels(annotation: Any) -> list[type[BaseModel]]:
     return out
 
 
-_OPEN_PREFIXES = ("memory.caches.", "price.cloud.", "calibration.")
+_OPEN_PREFIXES = ("memory.caches.", "price.cloud.", "calibration.", "published.")
 _SCHEMA_PATHS: set[str] | None = None
 
 
@@ -839,6 +930,8 @@ def _provenance_problems(spec: DeviceSpec) -> list[tuple[tuple[Any, ...], str]]:
     for i, offer in enumerate(spec.price.cloud):
         if offer.source:
             backers.append(f"price.cloud.{i}")
+    for kind in ("gemm", "bandwidth"):  # every published entry carries its own source
+        backers += [f"published.{kind}.{i}" for i in range(len(getattr(spec.published, kind)))]
     for loc, named in _numeric_leaves(spec):
         if not any(named == b or named.startswith(b + ".") for b in backers):
             problems.append((loc, "no source backs this number: name it (or a prefix of it) in the fields of a source"))

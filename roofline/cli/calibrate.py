@@ -95,7 +95,7 @@ def calibrate(device_id, base_id, quick, threads, out, force, merge, catalogs, a
               help="Instead of running models here: predict every row of the public corpus of published "
                    "measurements (default: benchmarks/corpus) and compare.")
 @click.option("--batch", "batches", type=int, multiple=True, help="Batch size (repeatable; default 1).")
-@click.option("--tier", type=click.Choice(["calibrated", "datasheet", "sol"]), default=None,
+@click.option("--tier", type=click.Choice(["calibrated", "published", "datasheet", "sol"]), default=None,
               help="Efficiency tier (default: calibrated when available).")
 @click.option("--runtime", type=click.Choice(["eager", "compiled"]), default="eager", show_default=True)
 @click.option("--threads", type=int, default=None, help="torch threads for the measured runs (default: torch's).")

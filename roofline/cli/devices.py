@@ -234,6 +234,20 @@ def show(device_id: str, catalogs: tuple[str, ...], strict: bool, as_json: bool)
         mem_rows.append(("note", m.note))
     console.print(_kv_table("memory", mem_rows))
 
+    pub = spec.published
+    if pub.gemm or pub.bandwidth:
+        measured = Table(title="published measurements (--tier published)", title_justify="left")
+        for header in ("figure", "value", "how", "source", "uncertain"):
+            measured.add_column(header, overflow="fold", justify="right" if header == "value" else "left")
+        for g in pub.gemm:
+            how = ", ".join(x for x in (g.shape, g.library, g.runtime, g.tool) if x)
+            measured.add_row(f"GEMM {g.dtype}", format_human(g.flops_per_s, "flops"), how, g.source, g.uncertain)
+        for b in pub.bandwidth:
+            how = ", ".join(x for x in (b.test, f"{b.threads} threads" if b.threads else None, b.tool) if x)
+            measured.add_row("bandwidth", format_human(b.bandwidth_bytes_per_s, "bandwidth"), how, b.source,
+                             b.uncertain)
+        console.print(measured)
+
     other = [
         ("host link", f"{_opt(spec.host_link.type)}, {format_human(spec.host_link.bandwidth_bytes_per_s, 'bandwidth')} per direction"
          if spec.host_link.type or spec.host_link.bandwidth_bytes_per_s else "-"),

@@ -203,9 +203,10 @@ RUNTIME_OPTION = click.option("--runtime", type=click.Choice(["eager", "compiled
                               help="eager: PyTorch eager (unfused, per-op overhead); compiled: fused-graph "
                                    "runtimes (TensorRT, OpenVINO, torch.compile, LLM serving engines). "
                                    "Default: eager; compiled for hf: language models.")
-TIER_OPTION = click.option("--tier", type=click.Choice(["sol", "datasheet", "calibrated"]), default=None,
+TIER_OPTION = click.option("--tier", type=click.Choice(["sol", "datasheet", "published", "calibrated"]), default=None,
                            help="Efficiency tier (default: calibrated when the device has a calibration, "
-                                "else datasheet; sol = 100 % of peak, no overhead).")
+                                "else published when it has published measurements, else datasheet; "
+                                "sol = 100 % of peak, no overhead).")
 KINDS = click.Choice(["cpu", "gpu", "sbc", "accelerator"])
 KIND_OPTION = click.option("--kind", "kinds", multiple=True, type=KINDS,
                            help="Only devices of this kind (repeatable).")

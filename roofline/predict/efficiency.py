@@ -3,6 +3,9 @@
 Three tiers (docs/methodology.md):
 - ``sol`` (speed of light): 100 % of peak compute and bandwidth, fused bytes, no per-op overhead;
 - ``datasheet``: peak x the default efficiencies below, per runtime, device kind and op class;
+- ``published``: the same execution model on published measurements of the device (attainable GEMM per
+  dtype, sustained bandwidth: the ``published`` block of its YAML) in place of the datasheet peaks, with
+  efficiencies of its own fitted on the corpus (roofline.predict.published);
 - ``calibrated``: efficiencies fitted from microbenchmarks run on the device itself, read from
   the ``calibration`` block of its YAML (written by ``roofline calibrate``).
 
@@ -37,6 +40,7 @@ class Runtime(str, enum.Enum):
 class Tier(str, enum.Enum):
     SOL = "speed-of-light"
     DATASHEET = "datasheet"
+    PUBLISHED = "published"
     CALIBRATED = "calibrated"
 
     def __str__(self) -> str:
@@ -47,6 +51,8 @@ class Tier(str, enum.Enum):
 ERROR_BANDS: dict[Tier, str] = {
     Tier.SOL: "lower bound: real latency is typically 1.5x-10x higher",
     Tier.DATASHEET: "typically within 0.5x-2x of measured; worse for tiny ops and edge boards",
+    Tier.PUBLISHED: "published attainable peaks in place of the datasheet's; errors as for the datasheet tier "
+                    "(docs/accuracy.md)",
     Tier.CALIBRATED: "typically within +-35 % on the calibrated host and runtime (median ~15 %)",
 }
 
@@ -63,9 +69,9 @@ def parse_tier(value: str | Tier | None) -> Tier | None:
         return None
     key = str(value).lower()
     aliases = {"sol": Tier.SOL, "speed-of-light": Tier.SOL, "datasheet": Tier.DATASHEET,
-               "calibrated": Tier.CALIBRATED}
+               "published": Tier.PUBLISHED, "calibrated": Tier.CALIBRATED}
     if key not in aliases:
-        raise RooflineError(f"unknown tier {value!r}: choose sol, datasheet or calibrated")
+        raise RooflineError(f"unknown tier {value!r}: choose sol, datasheet, published or calibrated")
     return aliases[key]
 
 

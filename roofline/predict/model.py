@@ -332,6 +332,8 @@ def memory_levels(device: DeviceSpec, model: ExecutionModel) -> tuple[tuple[Memo
     if model.levels:
         return model.levels, False
     main = device.memory.bandwidth_bytes_per_s
+    if model.tier is Tier.PUBLISHED and device.published.bandwidth_bytes_per_s:
+        main = device.published.bandwidth_bytes_per_s  # measured sustained bandwidth
     streamed = False
     if main is None:
         link = device.host_link.bandwidth_bytes_per_s
@@ -348,6 +350,8 @@ def memory_levels(device: DeviceSpec, model: ExecutionModel) -> tuple[tuple[Memo
 
 
 def execution_model(device: DeviceSpec, runtime: Runtime, tier: Tier | None) -> ExecutionModel:
+    """The tier's execution model. No tier: calibrated where the device has a calibration for the runtime,
+    else published where it has published measurements, else datasheet."""
     if tier is Tier.SOL:
         return sol_model(runtime)
     calibrated = calibrated_model(device.calibration, device.kind, runtime) if tier in (None, Tier.CALIBRATED) \
@@ -360,6 +364,16 @@ def execution_model(device: DeviceSpec, runtime: Runtime, tier: Tier | None) -> 
     if tier is Tier.CALIBRATED:
         raise DeviceUnusable("missing spec", device.id, f"no calibration for the {runtime.value} runtime "
                                              "(run `roofline calibrate` on that device)")
+    if tier is Tier.PUBLISHED:  # opt-in: left out of the default (docs/accuracy.md, "Published measurements")
+        from roofline.predict.published import has_published, published_execution
+
+        if has_published(device):
+            try:
+                return published_execution(device, runtime)
+            except RooflineError as exc:
+                raise DeviceUnusable("runtime", device.id, str(exc)) from None
+        raise DeviceUnusable("missing spec", device.id, "no published measurements in its device file "
+                                             "(published: block; use --tier datasheet)")
     try:
         from roofline.predict.engines import fitted_execution
 
@@ -375,15 +389,17 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
     """Predict latency, throughput, energy and memory fit of ``workload`` on ``device``.
 
     ``tier``: None picks ``calibrated`` when the device has a calibration for ``runtime``, else
-    ``datasheet``; ``sol`` gives the speed-of-light bound. Raises DeviceUnusable (with a
+    ``datasheet``; ``published`` (asked for) uses the device file's published measurements; ``sol`` gives the speed-of-light bound. Raises DeviceUnusable (with a
     ``category``: dtype, missing spec, runtime) when the device has no path for the workload.
     """
     runtime = parse_runtime(runtime)
     tier = parse_tier(tier)
     model = execution_model(device, runtime, tier)
-    if execution is not None and model.tier is Tier.DATASHEET:
-        # another datasheet execution model (the engine fit of roofline.predict.engines, or its search)
+    if execution is not None and model.tier in (Tier.DATASHEET, Tier.PUBLISHED):
+        # another datasheet (or published-tier) execution model (the engine fit of roofline.predict.engines, or
+        # its search); the peaks follow the tier of the model it returns
         model = execution(device, runtime)
+    published = model.tier is Tier.PUBLISHED
     arrays = op_arrays(workload)
     levels, streamed = memory_levels(device, model)
     notes: list[str] = []
@@ -397,6 +413,7 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
     peak = np.zeros(n)
     on_host = np.zeros(n, dtype=bool)  # NPU graphs: ops the array cannot run, left to the host CPU
     used_dtypes: dict[str, str] = {}
+    matrix_dtypes: set[str] = set()  # dtypes the matrix-class ops run at (after fallback)
     for d_index, dtype in enumerate(arrays.dtypes):
         for is_matrix in (True, False):
             mask = (arrays.dtype_index == d_index) & (arrays.matrix == is_matrix)
@@ -429,13 +446,21 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
                                      + (": try --dtype int8 --runtime compiled" if set(available) <= {"int8", "int4"}
                                         else ""))
             value, used, units = found
+            if published and is_matrix and device.published.gemm_flops_per_s(used):
+                value = device.published.gemm_flops_per_s(used)  # measured attainable GEMM of that dtype
             peak[mask] = value
+            if is_matrix:
+                matrix_dtypes.add(used)
             # a missing vector figure next to a native matrix (tensor-core) rate is a catalog gap, not a
             # fallback of the math: the note is for a dtype the device really lacks
             if used != dtype and (is_matrix or not _has_native_matrix(device, dtype)):
                 used_dtypes[dtype] = used
     for dtype, used in used_dtypes.items():
         notes.append(f"no native {dtype} math: runs at the {used} rate")
+    if published:
+        from roofline.predict.published import describe
+
+        notes.append(describe(device, matrix_dtypes))
     tf32 = device.peaks("tf32")
     if device.kind == "gpu" and tf32 is not None and tf32.matrix_flops_per_s and "fp32" in arrays.dtypes:
         # PyTorch lets cuDNN run fp32 convolutions on TF32 tensor cores by default
@@ -443,7 +468,8 @@ def predict(workload: Workload, device: DeviceSpec, *, runtime: str | Runtime = 
         conv_fp32 = (arrays.classes_index_of_conv == arrays.class_index) & \
             (arrays.dtype_index == arrays.dtypes.index("fp32"))
         if conv_fp32.any():
-            peak[conv_fp32] = tf32.matrix_flops_per_s
+            measured_tf32 = device.published.gemm_flops_per_s("tf32") if published else None
+            peak[conv_fp32] = measured_tf32 or tf32.matrix_flops_per_s
             notes.append("fp32 convolutions run on TF32 tensor cores (PyTorch's cuDNN default)")
     efficiency = np.array([model.compute_efficiency.get(c, 1.0) for c in arrays.classes])[arrays.class_index]
     if model.saturation_flops_per_unit > 0:
