@@ -39,7 +39,7 @@ def parsed(monkeypatch):
 
 
 def _entries(tmp_path):
-    return sorted((tmp_path / "cache").glob("catalog-*.pkl"))
+    return sorted((tmp_path / "cache" / "catalog").glob("*.pkl"))
 
 
 def _same(a, b):
@@ -122,6 +122,11 @@ def test_cache_off_writes_nothing(builtin, parsed, tmp_path, monkeypatch):
     monkeypatch.setenv("ROOFLINE_CACHE", "0")
     loader.load_catalog()
     assert not (tmp_path / "cache").exists()
+
+
+def test_the_entry_sits_beside_the_workloads(builtin, tmp_path):
+    loader.load_catalog()
+    assert len(_entries(tmp_path)) == 1 and not list((tmp_path / "cache").glob("*.pkl"))
 
 
 def test_user_layers_are_read_as_before(builtin, tmp_path):

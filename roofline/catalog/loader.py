@@ -368,7 +368,7 @@ def _builtin_results(root: Any) -> list[_FileResult]:
 # every command that loads the catalog; the validated result is read back from disk instead, found
 # under a key made of every device file's path, size and modification time, the files of this
 # package (schema, units, loader), roofline's, Python's and pydantic's versions. Same switch and
-# folder as the workload cache (ROOFLINE_CACHE=0 turns it off); written atomically; an unreadable
+# base folder as the workload cache (ROOFLINE_CACHE=0 turns it off); written atomically; an unreadable
 # entry is parsed again and rewritten, never an error. Only a catalog without problems is stored.
 
 _DISK_FORMAT = 1
@@ -398,9 +398,12 @@ def _disk_key(root: Path, files: Sequence[Path]) -> str | None:
 
 
 def _disk_path(key: str) -> Path:
+    """``$ROOFLINE_CACHE_DIR/catalog/``, else ``catalog/`` next to the workload cache's folder."""
     from roofline import workload_cache
 
-    return workload_cache.cache_dir() / f"catalog-{key[:40]}.pkl"
+    explicit = os.environ.get("ROOFLINE_CACHE_DIR")
+    base = Path(explicit).expanduser() if explicit else workload_cache.cache_dir().parent
+    return base / "catalog" / f"{key[:40]}.pkl"
 
 
 def _disk_load(key: str) -> list[_FileResult] | None:
