@@ -75,6 +75,22 @@ CASES = {
 }
 
 
+class _LegitNoTraining(nn.Module):
+    """Calls the eval-mode overload directly (as exported programs and some decompositions do)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels)
+
+    def forward(self, x):
+        n = self.norm
+        return torch.ops.aten._native_batch_norm_legit_no_training(x, n.weight, n.bias, n.running_mean,
+                                                                    n.running_var, 0.1, 1e-5)[0] * 2
+
+
+CASES["_native_batch_norm_legit_no_training"] = (lambda: _LegitNoTraining(8), (2, 8, 5, 7))
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_batch_norm_shortcut_records_what_the_decomposition_did(monkeypatch, case):
     make, shape = CASES[case]
