@@ -290,6 +290,7 @@ def clear_cache() -> None:
     """Forget parsed files (the next load re-reads everything)."""
     _read_path.cache_clear()
     _read_bytes.cache_clear()
+    _disk_memo.clear()
 
 
 def load_device_file(path: str | os.PathLike[str]) -> DeviceSpec:
@@ -333,9 +334,17 @@ def _builtin_root() -> Any:
 def _builtin_results(root: Any) -> list[_FileResult]:
     results: list[_FileResult] = []
     if isinstance(root, Path):
-        for p in sorted(root.rglob("*.yaml")):
-            if p.is_file() and not _is_hidden(p, root):
-                results.append(_read_file(p, "devices/" + p.relative_to(root).as_posix()))
+        files = [p for p in sorted(root.rglob("*.yaml")) if p.is_file() and not _is_hidden(p, root)]
+        key = _disk_key(root, files)
+        cached = _disk_memo.get(key) or _disk_load(key) if key is not None else None
+        if cached is not None:
+            _disk_memo[key] = cached
+            return cached
+        for p in files:
+            results.append(_read_file(p, "devices/" + p.relative_to(root).as_posix()))
+        if key is not None and not any(r.problems for r in results):
+            _disk_store(key, results)
+            _disk_memo[key] = results
         return results
 
     def walk(node: Any, rel: str) -> Iterator[tuple[Any, str]]:  # zip imports and other Traversables
@@ -350,6 +359,82 @@ def _builtin_results(root: Any) -> list[_FileResult]:
     for child, rel in walk(root, ""):
         results.append(_read_bytes(child.read_bytes(), "devices/" + rel, Path(child.name).stem))
     return results
+
+
+# ---------------------------------------------------------------------------------------------
+# on-disk cache of the validated built-in catalog
+#
+# Parsing the built-in YAML files and validating them costs about a tenth of a second or more on
+# every command that loads the catalog; the validated result is read back from disk instead, found
+# under a key made of every device file's path, size and modification time, the files of this
+# package (schema, units, loader), roofline's, Python's and pydantic's versions. Same switch and
+# base folder as the workload cache (ROOFLINE_CACHE=0 turns it off); written atomically; an unreadable
+# entry is parsed again and rewritten, never an error. Only a catalog without problems is stored.
+
+_DISK_FORMAT = 1
+_disk_memo: dict[str, list["_FileResult"]] = {}  # this process's reads: the same objects every load
+
+
+def _disk_key(root: Path, files: Sequence[Path]) -> str | None:
+    from roofline import workload_cache
+
+    if not workload_cache.enabled():
+        return None
+    import hashlib
+    import sys
+
+    import pydantic
+
+    import roofline
+
+    h = hashlib.sha256(f"{_DISK_FORMAT}|{roofline.__version__}|{sys.version}|{pydantic.VERSION}|{root}".encode())
+    try:
+        for p in sorted(Path(__file__).parent.glob("*.py")) + list(files):
+            st = p.stat()
+            h.update(f"|{p}:{st.st_size}:{st.st_mtime_ns}".encode())
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def _disk_path(key: str) -> Path:
+    """``$ROOFLINE_CACHE_DIR/catalog/``, else ``catalog/`` next to the workload cache's folder."""
+    from roofline import workload_cache
+
+    explicit = os.environ.get("ROOFLINE_CACHE_DIR")
+    base = Path(explicit).expanduser() if explicit else workload_cache.cache_dir().parent
+    return base / "catalog" / f"{key[:40]}.pkl"
+
+
+def _disk_load(key: str) -> list[_FileResult] | None:
+    import pickle
+
+    try:
+        with open(_disk_path(key), "rb") as f:
+            entry = pickle.load(f)
+    except Exception:  # missing, truncated, or written by incompatible code: parse again
+        return None
+    if not isinstance(entry, dict) or entry.get("key") != key:
+        return None
+    results = entry.get("results")
+    if not isinstance(results, list) or not all(isinstance(r, _FileResult) and r.spec is not None for r in results):
+        return None
+    return results
+
+
+def _disk_store(key: str, results: list[_FileResult]) -> None:
+    import pickle
+
+    from roofline._atomic import atomic_open
+
+    try:
+        path = _disk_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = pickle.dumps({"key": key, "results": results}, protocol=pickle.HIGHEST_PROTOCOL)
+        with atomic_open(path, "wb", encoding=None) as f:
+            f.write(data)
+    except Exception:  # a cache that cannot be written is skipped silently
+        pass
 
 
 # ---------------------------------------------------------------------------------------------

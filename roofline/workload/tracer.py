@@ -9,7 +9,7 @@ the user's module is restored exactly (attributes, parameters, training flag).
 from __future__ import annotations
 
 import contextlib
-
+import gc
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
-from torch._subclasses.fake_tensor import FakeTensorMode, unset_fake_temporarily
+from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode, unset_fake_temporarily
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves, tree_map
 
@@ -182,7 +182,10 @@ class _Recorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
+        shortcut = SHORTCUTS.get(func)
+        out = shortcut(args, kwargs) if shortcut is not None else None
+        if out is None:
+            out = func(*args, **kwargs)
         packet = func.overloadpacket
         if packet in formulas.IGNORED:
             return out
@@ -214,6 +217,67 @@ class _Recorder(TorchDispatchMode):
         module, module_type, _ = frames[-1]
         self.ops.append(RawOp(name, kind, module, module_type, raw_in, raw_out, cost, is_view, mutates, frames))
         return out
+
+
+# ------------------------------------------------------------------ shape-only shortcuts
+#
+# FakeTensorMode runs some ops through their Python decompositions: eval-mode batch norm becomes
+# about ten prims (to, rsqrt, unsqueeze, sub, mul, add...), each checked and cached on its first
+# shapes, which made batch norm over half of a first trace's time. The counter needs only the
+# op's outputs (shape, strides, dtype, fresh storages), which follow from the input here, so these
+# ops are answered without the decomposition. A shortcut returns None for any case it does not
+# cover exactly (another layout, mismatched statistics, training): the op then runs as before.
+# tests/test_tracer_shortcuts.py checks every recorded field against the decomposition.
+
+
+def _dense_format(x: torch.Tensor) -> torch.memory_format | None:
+    """The memory format whose plain strides ``x`` has exactly (contiguous or channels-last)."""
+    from torch._prims_common import make_channels_last_strides_for, make_contiguous_strides_for
+
+    shape, strides = tuple(x.shape), tuple(x.stride())
+    if strides == tuple(make_contiguous_strides_for(shape)):
+        return torch.contiguous_format
+    if x.dim() == 4 and strides == tuple(make_channels_last_strides_for(shape)):
+        return torch.channels_last
+    return None
+
+
+def _eval_batch_norm_outputs(x: Any, stats: Sequence[Any]) -> tuple | None:
+    """(out, save_mean, save_invstd) of eval-mode batch norm on a CPU fake tensor: ``out`` shaped,
+    laid out and typed like ``x``, the saved statistics empty (CPU kernels save none in eval mode)."""
+    if not isinstance(x, FakeTensor) or x.dim() < 2 or not x.is_floating_point() or x.device.type != "cpu":
+        return None
+    channels = x.shape[1]
+    for i, t in enumerate(stats):
+        if t is None and i < 2:  # weight and bias are optional
+            continue
+        if not isinstance(t, FakeTensor) or t.dim() != 1 or t.shape[0] != channels or t.device != x.device:
+            return None
+    fmt = _dense_format(x)
+    if fmt is None:
+        return None
+    out = torch.empty(tuple(x.shape), dtype=x.dtype, device=x.device, memory_format=fmt)
+    return (out, torch.empty((0,), dtype=x.dtype, device=x.device), torch.empty((0,), dtype=x.dtype, device=x.device))
+
+
+def _native_batch_norm(args: tuple, kwargs: dict) -> tuple | None:
+    # native_batch_norm(input, weight, bias, running_mean, running_var, training, momentum, eps)
+    if kwargs or len(args) != 8 or args[5] is not False or args[3] is None or args[4] is None:
+        return None
+    return _eval_batch_norm_outputs(args[0], args[1:5])
+
+
+def _native_batch_norm_legit_no_training(args: tuple, kwargs: dict) -> tuple | None:
+    # _native_batch_norm_legit_no_training(input, weight, bias, running_mean, running_var, momentum, eps)
+    if kwargs or len(args) != 7:
+        return None
+    return _eval_batch_norm_outputs(args[0], args[1:5])
+
+
+SHORTCUTS: dict[Any, Any] = {
+    torch.ops.aten.native_batch_norm.default: _native_batch_norm,
+    torch.ops.aten._native_batch_norm_legit_no_training.default: _native_batch_norm_legit_no_training,
+}
 
 
 def _unique_tensors(leaves: list) -> list[torch.Tensor]:
@@ -326,6 +390,11 @@ def trace(model: nn.Module, inputs: InputSpec) -> Trace:
     fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
     recorder = _Recorder(calls)
     handles = []
+    # The cyclic garbage collector is paused while tracing: the objects made here are short-lived
+    # or kept (nothing for it to find), and one full collection of a heap holding torch, TorchDynamo
+    # and the model cost more than the rest of resnet50's trace. It runs again afterwards as usual.
+    gc_enabled = gc.isenabled()
+    gc.disable()
     try:
         # Inside inference_mode, tensors made here would be inference tensors, whose ops skip the
         # dispatch mode (torch issue #126268): trace with it switched off.
@@ -367,6 +436,8 @@ def trace(model: nn.Module, inputs: InputSpec) -> Trace:
                     raise error from exc
             output_storages = {recorder.storage_id(t) for t in tree_leaves(out) if isinstance(t, torch.Tensor)}
     finally:
+        if gc_enabled:
+            gc.enable()
         for h in handles:
             h.remove()
         if "fastpath" in locals():
