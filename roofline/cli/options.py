@@ -205,7 +205,7 @@ RUNTIME_OPTION = click.option("--runtime", type=click.Choice(["eager", "compiled
                                    "Default: eager; compiled for hf: language models.")
 TIER_OPTION = click.option("--tier", type=click.Choice(["sol", "datasheet", "published", "calibrated"]), default=None,
                            help="Efficiency tier (default: calibrated when the device has a calibration, "
-                                "else published when it has published measurements, else datasheet; "
+                                "else datasheet; published = the device file's measured GEMM and bandwidth; "
                                 "sol = 100 % of peak, no overhead).")
 KINDS = click.Choice(["cpu", "gpu", "sbc", "accelerator"])
 KIND_OPTION = click.option("--kind", "kinds", multiple=True, type=KINDS,

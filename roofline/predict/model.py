@@ -351,7 +351,7 @@ def memory_levels(device: DeviceSpec, model: ExecutionModel) -> tuple[tuple[Memo
 
 def execution_model(device: DeviceSpec, runtime: Runtime, tier: Tier | None) -> ExecutionModel:
     """The tier's execution model. No tier: calibrated where the device has a calibration for the runtime,
-    else published where it has published measurements, else datasheet."""
+    else datasheet; ``published`` only when asked for."""
     if tier is Tier.SOL:
         return sol_model(runtime)
     calibrated = calibrated_model(device.calibration, device.kind, runtime) if tier in (None, Tier.CALIBRATED) \
