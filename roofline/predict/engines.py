@@ -363,16 +363,21 @@ def op_terms(workload, device: DeviceSpec, gemm_dim: float = 0.0) -> OpTerms:
     return OpTerms(scale, link_bytes, tuple(notes))
 
 
-@lru_cache(maxsize=1)
-def fitted() -> dict[str, Any] | None:
-    """The fitted parameters and their provenance (engine_fit.yaml), or None when no fit is shipped."""
-    if not FIT_FILE.exists():
+def load_fit(path: Path) -> dict[str, Any] | None:
+    """A fitted parameter file (every global parameter, and its provenance), or None when it is not shipped."""
+    if not path.exists():
         return None
-    data = yaml.safe_load(FIT_FILE.read_text())
+    data = yaml.safe_load(path.read_text())
     missing = [n for n in param_names() if n not in data.get("parameters", {})]
     if missing:
-        raise ValueError(f"{FIT_FILE.name}: parameters missing: {', '.join(missing)}")
+        raise ValueError(f"{path.name}: parameters missing: {', '.join(missing)}")
     return data
+
+
+@lru_cache(maxsize=1)
+def fitted() -> dict[str, Any] | None:
+    """The datasheet tier's fitted parameters (engine_fit.yaml), or None when no fit is shipped."""
+    return load_fit(FIT_FILE)
 
 
 def fitted_execution(device: DeviceSpec, runtime: Runtime) -> ExecutionModel | None:

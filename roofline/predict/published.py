@@ -22,8 +22,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from roofline.catalog import DeviceSpec
 from roofline.predict.efficiency import ExecutionModel, Runtime, Tier
 
@@ -38,15 +36,9 @@ def has_published(device: DeviceSpec) -> bool:
 @lru_cache(maxsize=1)
 def fitted() -> dict[str, Any] | None:
     """The published tier's fitted parameters and provenance (published_fit.yaml), or None."""
-    if not FIT_FILE.exists():
-        return None
-    from roofline.predict.engines import param_names
+    from roofline.predict.engines import load_fit
 
-    data = yaml.safe_load(FIT_FILE.read_text())
-    missing = [n for n in param_names() if n not in data.get("parameters", {})]
-    if missing:
-        raise ValueError(f"{FIT_FILE.name}: parameters missing: {', '.join(missing)}")
-    return data
+    return load_fit(FIT_FILE)
 
 
 def execution_from(params: dict[str, float], device: DeviceSpec, runtime: Runtime) -> ExecutionModel:
