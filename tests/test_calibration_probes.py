@@ -157,6 +157,7 @@ def test_passes_time_every_case_in_each_pass():
     assert res.timing["passes"] == 3 and [s.name for s in res.stages] == ["a", "b"]
 
 
+@pytest.mark.slow
 def test_slow_dtype_is_not_driven_to_its_largest_shapes():
     # a "dtype" whose calls run 1000x slower than the plan estimated: after two cases the guard
     # predicts the rest are over the limit and skips them with the reason, instead of running them

@@ -128,6 +128,7 @@ print(rss() - before)
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc" or not Path("/proc/self/status").exists(),
                     reason="glibc's dynamic mmap threshold is what settle_allocator sets")
+@pytest.mark.slow
 def test_settled_allocator_reuses_large_blocks_instead_of_unmapping_them():
     """In a fresh process a 16 MiB block is mmap'd and returned on free (the next one faults in
     anew); after settle_allocator it comes from the heap and stays resident for reuse."""

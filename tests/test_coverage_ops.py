@@ -173,6 +173,7 @@ def _check(results):
     return rows
 
 
+@pytest.mark.slow
 def test_every_op_of_representative_models_is_classified():
     families, only = _families_available()
     results = coverage.sweep(families, only=only)

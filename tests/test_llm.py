@@ -273,6 +273,7 @@ def test_estimate_phases_and_request_arithmetic(catalog, llama8b):
     assert data["memory"]["kv_cache_bytes"] == e.memory.kv_cache_bytes and data["energy_per_token_j"] is not None
 
 
+@pytest.mark.slow
 def test_memory_fit_excludes_70b_fp16_on_one_h100(catalog):
     # 70.55 B parameters x 2 bytes = 141.1 GB + KV cache: an H100 (80 GiB) cannot hold them; the H200 (141 GiB,
     # 151.4e9 B visible to the runtime) and the B200 (180 GiB) can

@@ -117,6 +117,7 @@ def test_rps_needs_a_language_model(run_cli):
     assert code == 2 and "--qps" in err
 
 
+@pytest.mark.slow
 def test_a_model_too_big_for_one_gpu_gets_the_smallest_tp_that_fits(run_cli):
     code, out, err = run_cli("plan", "hf:llama-3.1-70b", "--rps", "10", "--isl", "1024", "--osl", "256", "--ttft", "2s",
                              "--tpot", "50ms", "--devices", "nvidia-h100-sxm,nvidia-b200", "--json")

@@ -241,6 +241,7 @@ def test_pipeline_prefill_bubble_and_energy_by_hand(llm, catalog):
     assert e.price_usd is None or e.price_usd == 4 * device.price.launch_usd
 
 
+@pytest.mark.slow
 def test_rank_sorts_by_tokens_per_gpu(catalog):
     from roofline.decide.rank import rank
 
@@ -258,6 +259,7 @@ def test_python_api_takes_a_layout():
     assert e.scenario.gpus == 2 and e.metrics["tp"] == 2
 
 
+@pytest.mark.slow
 def test_rank_adds_pipeline_stages_beyond_one_domain(catalog):
     """Llama-3.1-405B at fp16 (810 GB of weights) does not fit 8 H100 (80 GiB each): with --max-gpus 16 it
     gets two pipeline stages of TP=8, the boundary between the two nodes over the network."""

@@ -37,6 +37,7 @@ def test_predict_70b_on_four_h100(cli):
     assert "TP=4" in table and "memory per GPU" in table and "of a decode step" in table
 
 
+@pytest.mark.slow
 def test_system_entry_runs_on_its_gpus(cli):
     code, out = cli("predict", "hf:llama-3-70b", "--device", "nvidia-dgx-h100", "--json")
     assert code == 0

@@ -6,6 +6,7 @@ import pytest
 pytest.importorskip("transformers")
 
 
+@pytest.mark.slow
 def test_plan_hf_model_json(run_cli):
     code, out, err = run_cli("plan", "hf:llama-3-8b", "--qps", "5", "--prompt", "256", "--generate", "32",
                              "--devices", "nvidia-h100-sxm,nvidia-l4", "--json")
@@ -22,6 +23,7 @@ def test_plan_hf_model_json(run_cli):
         assert row["throughput_per_unit_per_s"] == pytest.approx(row["requests_per_s_per_unit"] * 32)
 
 
+@pytest.mark.slow
 def test_plan_hf_model_table(run_cli):
     code, out, err = run_cli("plan", "hf:llama-3-8b", "--qps", "1", "--prompt", "128", "--generate", "16",
                              "--devices", "nvidia-h100-sxm")

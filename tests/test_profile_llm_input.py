@@ -16,6 +16,7 @@ def test_language_model_refuses_an_image_shape(run_cli, args, message):
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_language_model_counts_the_tokens_it_is_given(run_cli):
     pytest.importorskip("transformers")
     code, out, err = run_cli("profile", "hf:llama-3-8b", "--input-shape", "2,16", "--depth", "0", "--json")

@@ -164,6 +164,7 @@ def test_html_states_assumptions_sources_and_recommendations(html_report):
             assert ref.replace("&", "&amp;") in text
 
 
+@pytest.mark.slow
 def test_markdown_writes_pngs_next_to_it(tmp_path, run_cli):
     out = tmp_path / "rep.md"
     code, stdout, err = run_cli("report", "resnet18", "--devices", "nvidia-l4,raspberry-pi-5", "--budget", "100",
@@ -320,6 +321,7 @@ def test_chart_failure_leaves_previous_html_whole(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
 
 
+@pytest.mark.slow
 def test_markdown_write_failure_keeps_previous_report(tmp_path, monkeypatch):
     data = _tiny_data()
     out = tmp_path / "r.md"
@@ -340,6 +342,7 @@ def test_markdown_write_failure_keeps_previous_report(tmp_path, monkeypatch):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.slow
 def test_generate_report_from_a_model_name(tmp_path):
     from roofline.report import generate_report
 

@@ -20,6 +20,7 @@ def _same_counts(a, b):
     assert not a.unsupported_ops
 
 
+@pytest.mark.slow
 def test_exported_program_counts_like_the_eager_model():
     model = torchvision.models.resnet18().eval()
     program = torch.export.export(model, (torch.randn(1, 3, 224, 224),))
@@ -51,6 +52,7 @@ def test_integer_inputs_keep_their_dtype():
     _same_counts(roofline.analyze(program, (2, 16)), ref)
 
 
+@pytest.mark.slow
 def test_pt2_file_from_the_cli(tmp_path, run_cli):
     model = torchvision.models.mobilenet_v3_small().eval()
     path = tmp_path / "mnv3.pt2"

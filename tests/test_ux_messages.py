@@ -131,6 +131,7 @@ def test_data_dependent_control_flow_is_said_in_words(run_cli, tmp_path, monkeyp
     assert "data-dependent control flow" in err and "Exception" not in err
 
 
+@pytest.mark.slow
 def test_yolo_image_size_off_the_stride_is_one_line_without_logs(tmp_path):
     import subprocess
 
@@ -143,6 +144,7 @@ def test_yolo_image_size_off_the_stride_is_one_line_without_logs(tmp_path):
     assert "use 32 or 64" in run.stderr
 
 
+@pytest.mark.slow
 def test_a_shape_mismatch_in_a_trace_logs_nothing(tmp_path):
     """FakeTensor logged a 40-line traceback before the one-line error."""
     import subprocess

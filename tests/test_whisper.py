@@ -102,6 +102,7 @@ def test_memory_is_weights_plus_self_and_cross_kv(model, scenario):
     assert params == pytest.approx(244e6, rel=0.01)
 
 
+@pytest.mark.slow
 def test_int8_weights_halve_the_layer_matrices(model):
     fp16 = speech_scenario(model, make_speech_request(generate=2))
     int8 = speech_scenario(model, make_speech_request(generate=2, weights="int8"))
@@ -137,6 +138,7 @@ def test_defaults_and_request_errors():
         load_scenario("resnet18", options=ModelOptions(audio_seconds=10))
 
 
+@pytest.mark.slow
 def test_cli_predict_and_rank(run_cli):
     code, out, err = run_cli("predict", "hf:whisper-small", "--device", "nvidia-l4", "--generate", "6", "--json")
     assert code == 0, err

@@ -91,6 +91,7 @@ def test_off_switch(cache, monkeypatch):
     assert not cache.exists()
 
 
+@pytest.mark.slow
 def test_a_cached_rank_does_not_import_torch(cache):
     env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(roofline.__file__))}
     run = [sys.executable, "-m", "roofline", "rank", "resnet18", "--devices", "nvidia-l4,nvidia-t4", "--json"]
