@@ -33,6 +33,13 @@ class ServingInput(BaseModel):
     generate: int = Field(ge=0)
 
 
+
+def public_url(value: str) -> str:
+    """A measurement's source: a public https URL (one-line error otherwise)."""
+    if not value.startswith("https://"):
+        raise ValueError(f"source must be a public https URL, got {value!r}")
+    return value
+
 class CorpusRow(BaseModel):
     """One published measurement."""
 
@@ -59,9 +66,7 @@ class CorpusRow(BaseModel):
     @field_validator("source")
     @classmethod
     def _public_url(cls, value: str) -> str:
-        if not value.startswith("https://"):
-            raise ValueError(f"source must be a public https URL, got {value!r}")
-        return value
+        return public_url(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> "CorpusRow":
@@ -314,5 +319,5 @@ def summarise(results: list[RowResult], *, by: str = "device_class") -> list[Cla
 
 
 
-__all__ = ["CorpusRow", "load_corpus", "end_to_end", "evaluate", "summarise", "RowResult", "ClassSummary", "Predictor",
+__all__ = ["CorpusRow", "public_url", "load_corpus", "end_to_end", "evaluate", "summarise", "RowResult", "ClassSummary", "Predictor",
            "device_class", "CorpusError", "CORPUS_DIR", "DEVICE_CLASSES"]

@@ -48,6 +48,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from roofline.errors import RooflineError  # noqa: E402
+from roofline.corpus import public_url  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "serving.yaml"
 
@@ -105,9 +106,7 @@ class ServingMeasurement(BaseModel):
     @field_validator("source")
     @classmethod
     def _public_url(cls, value: str) -> str:
-        if not value.startswith("https://"):
-            raise ValueError(f"source must be a public https URL, got {value!r}")
-        return value
+        return public_url(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> "ServingMeasurement":

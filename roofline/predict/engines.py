@@ -91,7 +91,11 @@ def device_class(device: DeviceSpec) -> str:
 def interval_factors(device: DeviceSpec) -> tuple[float, float, float] | None:
     """(low, high, nominal coverage): measured / predicted latency bounds of the fit's cross-validated residuals
     for this device's class, or None without a fit."""
-    data = fitted()
+    return intervals_of(fitted(), device)
+
+
+def intervals_of(data: dict[str, Any] | None, device: DeviceSpec) -> tuple[float, float, float] | None:
+    """The interval factors a fitted parameter file records for the device's class, or None."""
     if data is None:
         return None
     found = (data.get("intervals") or {}).get(device_class(device))

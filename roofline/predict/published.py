@@ -66,15 +66,9 @@ def published_execution(device: DeviceSpec, runtime: Runtime) -> ExecutionModel:
 def interval_factors(device: DeviceSpec) -> tuple[float, float, float] | None:
     """(low, high, nominal coverage) of the published tier for this device's class, from the leave-one-device-out
     residuals of its fit, or None without a fit that covers the class."""
-    data = fitted()
-    if data is None:
-        return None
-    from roofline.predict.engines import device_class
+    from roofline.predict.engines import intervals_of
 
-    found = (data.get("intervals") or {}).get(device_class(device))
-    if not found:
-        return None
-    return float(found["low"]), float(found["high"]), float(data.get("interval_coverage", 0.8))
+    return intervals_of(fitted(), device)
 
 
 def describe(device: DeviceSpec, used_dtypes: set[str]) -> str:
