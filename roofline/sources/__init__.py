@@ -73,6 +73,15 @@ def load_model(spec: str, *, seq_len: int | None = None) -> BuiltModel:
 
     ``seq_len``: tokens per sequence for ``hf:`` text models (their default input is (1, seq_len)).
     """
+    from roofline.workload.lean_torch import deferred_dynamo
+
+    # Builders import torchvision and initialise weights on the meta device, both of which would
+    # import TorchDynamo (about a second) for nothing (roofline/workload/lean_torch.py).
+    with deferred_dynamo():
+        return _load_model(spec, seq_len=seq_len)
+
+
+def _load_model(spec: str, *, seq_len: int | None) -> BuiltModel:
     spec = spec.strip()
     if seq_len is not None and not spec.startswith("hf:"):
         from roofline.errors import InputShapeError

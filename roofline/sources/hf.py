@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from roofline.sources.meta_build import on_meta
 from roofline.errors import MissingExtraError, RooflineError, UnknownModelError
 
 PRESETS_DIR = Path(__file__).with_name("presets")
@@ -181,7 +182,7 @@ def build_causal_lm(cfg, *, dtype: str = "fp16"):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                with torch.device("meta"):
+                with on_meta():
                     model = transformers.AutoModelForCausalLM.from_config(cfg, dtype=torch_dtype,
                                                                           attn_implementation=attention)
             return model.eval()

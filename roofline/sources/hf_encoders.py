@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from roofline.sources.meta_build import on_meta
 from roofline.errors import InputShapeError, RooflineError
 from roofline.sources.torchvision_models import BuiltModel
 
@@ -191,7 +192,7 @@ def _build_module(transformers, cfg, name: str) -> tuple[nn.Module, str]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                with torch.device("meta"):
+                with on_meta():
                     if hasattr(cls, "from_config"):
                         model = cls.from_config(cfg, attn_implementation=attention)
                     else:

@@ -12,6 +12,7 @@ import difflib
 import warnings
 from typing import Any
 
+from roofline.sources.meta_build import on_meta
 from roofline.errors import MissingExtraError, UnknownModelError
 from roofline.sources.torchvision_models import BuiltModel
 
@@ -69,7 +70,7 @@ def build(name: str, *, device: str = "meta") -> BuiltModel:
         warnings.simplefilter("ignore")
         if device == "meta":
             try:
-                with torch.device("meta"):
+                with on_meta():
                     model = timm.create_model(name, pretrained=False)
             except Exception:
                 model = None  # a constructor that computes on its tensors: build for real

@@ -13,6 +13,7 @@ from typing import Any
 
 from torch import nn
 
+from roofline.sources.meta_build import on_meta
 from roofline.errors import MissingExtraError, UnknownModelError
 
 
@@ -25,8 +26,11 @@ class BuiltModel:
 
 
 def _tv():
+    from roofline.workload.lean_torch import deferred_dynamo
+
     try:
-        import torchvision
+        with deferred_dynamo():  # torchvision.ops imports TorchDynamo for one function
+            import torchvision
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
         raise MissingExtraError("torchvision is not installed: pip install 'roofline[vision]'") from exc
     return torchvision
@@ -87,7 +91,7 @@ def build(name: str, *, device: str = "meta") -> BuiltModel:
         model = None
         if device == "meta":
             try:
-                with torch.device("meta"):
+                with on_meta():
                     model = tv.models.get_model(name, weights=None, **kwargs)
             except Exception:
                 model = None  # some constructors compute on their tensors (RegNet): build for real

@@ -24,6 +24,7 @@ from torch.utils._pytree import tree_leaves, tree_map
 from roofline.errors import InputShapeError, RooflineError, TraceError
 from roofline.workload import formulas
 from roofline.workload.dtypes import torch_dtype_name
+from roofline.workload.lean_torch import deferred_dynamo
 from roofline.workload.types import OpClass
 
 
@@ -387,7 +388,6 @@ def trace(model: nn.Module, inputs: InputSpec) -> Trace:
     tensors = dict(model.named_parameters(remove_duplicate=False))
     tensors.update(dict(model.named_buffers(remove_duplicate=False)))
     snapshot = _snapshot(model)
-    fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
     recorder = _Recorder(calls)
     handles = []
     # The cyclic garbage collector is paused while tracing: the objects made here are short-lived
@@ -398,7 +398,7 @@ def trace(model: nn.Module, inputs: InputSpec) -> Trace:
     try:
         # Inside inference_mode, tensors made here would be inference tensors, whose ops skip the
         # dispatch mode (torch issue #126268): trace with it switched off.
-        with torch.inference_mode(False), fake_mode:
+        with deferred_dynamo(), torch.inference_mode(False), FakeTensorMode(allow_non_fake_inputs=True) as fake_mode:
             fake_state: dict[str, torch.Tensor] = {}
             by_identity: dict[int, torch.Tensor] = {}
             for name, t in tensors.items():
