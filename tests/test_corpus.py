@@ -108,3 +108,43 @@ def test_validate_corpus_json_on_a_subset(run_cli, tmp_path, rows):
 def test_validate_corpus_bad_path_is_one_line(run_cli, tmp_path):
     code, _, err = run_cli("validate", "--corpus", str(tmp_path / "nope"))
     assert code == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1
+
+
+def _is_classifier(row):
+    return row.task == "forward" and not row.model.startswith(("ultralytics:", "hf:")) and len(row.input) == 4
+
+
+def test_eager_cpu_rows_separate_board_from_model_class(rows):
+    # the eager CPU parameters need the same model class on several boards and eager rows on a server CPU
+    from roofline.catalog import load_catalog
+    from roofline.corpus import device_class
+
+    catalog = load_catalog()
+    eager = [r for r in rows if r.runtime == "eager" and r.device in set(catalog.ids())]
+    classes = {r.device: device_class(catalog.get(r.device)) for r in eager}
+    boards = {r.device for r in eager if classes[r.device] == "edge-cpu"}
+    both = {d for d in boards
+            if any(_is_classifier(r) for r in eager if r.device == d)
+            and any(r.model.startswith("ultralytics:") for r in eager if r.device == d)}
+    assert len(both) >= 2, both  # classification and YOLO rows on each of two boards
+    servers = [r for r in eager if classes[r.device] == "cpu"]
+    assert len(servers) >= 5 and any(_is_classifier(r) for r in servers)
+
+
+def test_the_coral_parameter_cache_is_read_by_the_npu_model():
+    import torch
+    import torchvision
+
+    from roofline import estimate
+    from roofline.catalog import load_catalog
+
+    coral = load_catalog().get("google-coral-usb-accelerator")
+    cache_bytes = sum(c.total_bytes or 0.0 for c in coral.memory.caches)
+    assert 4e6 <= cache_bytes <= 16e6  # Coral publishes "~8 MB"
+    with torch.device("meta"):
+        weights = sum(p.numel() for p in torchvision.models.vgg16().parameters())  # int8: one byte each
+    e = estimate("vgg16", coral.id, dtype="int8", runtime="compiled")
+    [note] = [n for n in e.notes if n.startswith("on-chip memory model")]
+    streamed_mb = float(note.split(" MB of weights beyond")[0].rsplit(" ", 1)[-1])
+    assert f"the {cache_bytes / 1e6:.0f} MB on-chip memory" in note
+    assert streamed_mb == pytest.approx((weights - cache_bytes) / 1e6, rel=0.02)
