@@ -115,10 +115,67 @@ def test_core_ultra_7_258v_has_no_peak_until_its_inputs_are_sourced(catalog):
     assert "E-core base frequency" in soc.notes  # the file says what is missing and why
 
 
-@pytest.mark.parametrize("device_id", ["amd-ryzen-ai-9-hx-370", "intel-core-ultra-7-258v"])
+@pytest.mark.parametrize("device_id", ["amd-ryzen-ai-9-hx-370", "intel-core-ultra-7-258v", "intel-core-ultra-9-288v"])
 def test_every_number_of_the_new_devices_is_backed_by_a_dated_source(catalog, device_id):
     spec = catalog.get(device_id)
     for path in ("compute_units", "threads", "clocks.base", "memory.bandwidth", "memory.max_capacity", "power.tdp"):
         source = spec.source_for(path)
         assert source is not None and (source.url or "").startswith("https://"), (device_id, path)
     assert any(s.retrieved is not None for s in spec.sources)
+
+
+# Core Ultra 9 288V. The processor's own CPUID registers, AIDA64 dump by InstLatX64
+# (https://github.com/InstLatx64/InstLatx64/blob/23fb8b7d8943e3ab57a776ca27aa00c5dd45a6cf/GenuineIntel/GenuineIntel00B06D1_LunarLake_04_CPUID.txt):
+# leaf 16h "3300 / 5100" MHz on the four P-cores and "3300 / 3700" on the four E-cores (Skymont);
+# caches: P-core L0+L1 data 48+192 KB and L2 2560 KB, E-core L1d 32 KB and L2 4 MB (shared), L3 12 MB
+LNL9_P_CORES, LNL9_E_CORES, LNL9_P_BASE_MHZ, LNL9_P_MAX_MHZ, LNL9_E_BASE_MHZ = 4, 4, 3300, 5100, 3300
+LNL9_P_L2_KB, LNL9_E_L2_MB, LNL9_L3_MB = 2560, 4, 12
+# Notebookcheck's processor list (saved copy above): 288V TDP 30 W (turbo 37 W), "14MB + 12MB" cache
+LNL9_TDP_W, LNL9_L2_TOTAL_MB = 30, 14
+# Measured throughput of the same core designs in a Core Ultra 7 265K (InstLatX64 AIDA64 dumps,
+# https://github.com/InstLatx64/InstLatx64/blob/d993c2d5e7d3cbfa9f9aa659954c3f438d7258d7/GenuineIntel/GenuineIntel00C0662_ArrowLake_08_BC_InstLatX64.txt
+# and ..._08_LC_InstLatX64.txt): VFMADD231PS ymm throughput 0.499 and 0.504 cycles
+FMA_YMM_CYCLES_PER_INSTRUCTION = (0.499, 0.504)
+
+
+def test_core_ultra_9_288v_peak_is_both_core_types_at_their_base_clock(catalog):
+    soc = catalog.get("intel-core-ultra-9-288v")
+    assert (soc.compute_units, soc.threads) == (LNL9_P_CORES + LNL9_E_CORES, LNL9_P_CORES + LNL9_E_CORES)
+    assert (soc.clocks.base_hz, soc.clocks.boost_hz) == (LNL9_P_BASE_MHZ * 1e6, LNL9_P_MAX_MHZ * 1e6)
+    flop_per_cycle = [round(1 / t) * (256 // 32) * 2 for t in FMA_YMM_CYCLES_PER_INSTRUCTION]  # FMAs/cycle x lanes x 2
+    assert flop_per_cycle == [32, 32]
+    fp32 = (LNL9_P_CORES * LNL9_P_BASE_MHZ * 1e6 * flop_per_cycle[0]
+            + LNL9_E_CORES * LNL9_E_BASE_MHZ * 1e6 * flop_per_cycle[1])
+    assert soc.peak_flops_per_s("fp32") == pytest.approx(fp32)
+    assert soc.peak_flops_per_s("fp64") == pytest.approx(fp32 / 2)
+    assert soc.peak_flops_per_s("int8") is None and soc.peak_flops_per_s("bf16") is None  # NPU TOPS are not CPU peaks
+    assert soc.power.tdp_w == LNL9_TDP_W
+
+
+def test_core_ultra_9_288v_caches_add_up_to_notebookchecks_totals(catalog):
+    caches = catalog.get("intel-core-ultra-9-288v").memory.caches
+    l2 = sum(c.size_bytes * c.instances for c in caches if c.level == "L2")
+    assert l2 == LNL9_P_CORES * LNL9_P_L2_KB * 1024 + LNL9_E_L2_MB * MiB == LNL9_L2_TOTAL_MB * MiB
+    assert [c.size_bytes for c in caches if c.level == "L3"] == [LNL9_L3_MB * MiB]
+    l1d = sorted(c.size_bytes for c in caches if c.level == "L1d" for _ in range(c.instances))
+    assert l1d == [32 * 1024] * LNL9_E_CORES + [48 * 1024] * LNL9_P_CORES
+
+
+def test_core_ultra_9_288v_shares_the_258v_memory_system(catalog):
+    top, mid = catalog.get("intel-core-ultra-9-288v"), catalog.get("intel-core-ultra-7-258v")
+    assert top.memory.bandwidth_bytes_per_s == pytest.approx(LNL_MTPS * 1e6 * LNL_BUS_BITS / 8)
+    assert top.memory.bandwidth_bytes_per_s == mid.memory.bandwidth_bytes_per_s
+    assert top.memory.max_capacity_bytes == LNL_MEMORY_GB * GiB
+    assert top.system_memory().bytes == LNL_MEMORY_GB * GiB
+
+
+# HX 370 CPUID dump by InstLatX64
+# (https://github.com/InstLatx64/InstLatx64/blob/fd320d2182d9055cbb8872ef2632ed12940b8837/AuthenticAMD/AuthenticAMD0B20F40_K20_StrixPoint_06_CPUID.txt):
+# L1D 48 KB and L2 1 MB on each of the 12 cores
+HX370_L1D_KB, HX370_L2_MB = 48, 1
+
+
+def test_ryzen_ai_9_hx_370_per_core_caches(catalog):
+    caches = catalog.get("amd-ryzen-ai-9-hx-370").memory.caches
+    assert [(c.size_bytes, c.instances) for c in caches if c.level == "L1d"] == [(HX370_L1D_KB * 1024, HX370_CORES)]
+    assert [(c.size_bytes, c.instances) for c in caches if c.level == "L2"] == [(HX370_L2_MB * MiB, HX370_CORES)]
