@@ -26,8 +26,11 @@ HX370_BUS_BITS, HX370_MTPS, HX370_MAX_MEMORY_B = 128, 7500, 256e9
 # Chips and Cheese (https://chipsandcheese.com/2024/08/10/amds-strix-point-zen-5-hits-mobile):
 # 16 MB L3 for the four Zen 5 cores, 8 MB L3 for the eight Zen 5c cores
 HX370_L3_MB = (16, 8)
-# two 256-bit FMA pipes per core (mobile Zen 5): 2 x 8 fp32 lanes x 2 FLOP
-ZEN5_MOBILE_FP32_FLOP_PER_CYCLE = 2 * (256 // 32) * 2
+# two 256-bit FMA pipes per core: the HX 370's CPUID Fn8000_001A EAX reads 0x6 (FP256, not FP512)
+# (https://github.com/InstLatx64/InstLatx64/blob/fd320d2182d9055cbb8872ef2632ed12940b8837/AuthenticAMD/AuthenticAMD0B20F40_K20_StrixPoint_06_CPUID.txt)
+# -> 2 x 8 fp32 lanes x 2 FLOP
+HX370_CPUID_8000001A_EAX = 0x6
+ZEN5_MOBILE_FP32_FLOP_PER_CYCLE = 2 * ((512 if HX370_CPUID_8000001A_EAX & 0x8 else 256) // 32) * 2
 
 
 def test_ryzen_ai_9_hx_370_product_figures(catalog):
