@@ -26,6 +26,17 @@ SCRIPT = textwrap.dedent(
     import torch
     out["torch_attr_left"] = "_dynamo" in torch.__dict__
 
+    # a submodule import under the placeholder imports TorchDynamo in full, and the submodule once
+    from roofline.workload.lean_torch import deferred_dynamo
+    with deferred_dynamo():
+        import torch._dynamo.source as first
+    import torch._dynamo.source as again
+    builder = sys.modules["torch._dynamo.variables.builder"]  # imported by TorchDynamo's own __init__
+    out["one_submodule_copy"] = (first is again is sys.modules["torch._dynamo.source"]
+                                 and torch._dynamo.source is first
+                                 and builder.AttrSource is first.AttrSource
+                                 and first.__spec__.loader.__class__.__name__ != "_ExistingModule")
+
     # torchvision.ops.roi_align holds the forwarding is_compile_supported: calling it imports the real one
     import torchvision.ops as ops
     y = ops.roi_align(torch.rand(1, 3, 8, 8), torch.tensor([[0.0, 0.0, 0.0, 4.0, 4.0]]), 2)
@@ -53,6 +64,7 @@ def test_building_and_tracing_a_torchvision_model_leaves_torchdynamo_unimported(
 
 
 def test_torchvision_ops_and_torch_compile_work_in_full_afterwards(fresh_process):
+    assert fresh_process["one_submodule_copy"] is True
     assert fresh_process["roi_align_shape"] == [1, 3, 2, 2]
     assert fresh_process["real_dynamo"] is True
     assert fresh_process["compiled"] == [3.0, 3.0, 3.0]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import importlib.abc
 import importlib.util
 import os
 import sys
@@ -107,6 +108,38 @@ def _disable(fn: Any = None, recursive: bool = True, **kwargs: Any) -> Any:
     return call
 
 
+class _ExistingModule(importlib.abc.Loader):
+    """Loads a module that is already imported: itself, with its own spec put back."""
+
+    def __init__(self, module: types.ModuleType):
+        self.module = module
+        self.spec = getattr(module, "__spec__", None)
+
+    def create_module(self, spec: Any) -> types.ModuleType:
+        return self.module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        if self.spec is not None:
+            module.__spec__ = self.spec  # the import system set it to the spec it was handed
+
+
+class _SubmoduleFinder(importlib.abc.MetaPathFinder):
+    """A submodule import under the placeholder (``import torch._dynamo.source``) asks the placeholder
+    for ``__path__``, which imports TorchDynamo in full; that import usually brings the submodule in
+    too, after the import system checked ``sys.modules`` for it. Without this finder it would then
+    execute the submodule a second time, and two copies of its classes would live side by side."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if not name.startswith(_PACKAGE + "."):
+            return None
+        if isinstance(sys.modules.get(_PACKAGE), _Placeholder):
+            _real_package()
+        existing = sys.modules.get(name)
+        if existing is None or isinstance(existing, (_Placeholder, _UtilsForwarder)) or existing is _config_alone:
+            return None  # not imported yet: the usual finders load it under the real package
+        return importlib.util.spec_from_loader(name, _ExistingModule(existing))
+
+
 def _load_config_alone() -> types.ModuleType:
     global _config_alone
     if _config_alone is None:
@@ -146,9 +179,13 @@ def deferred_dynamo() -> Iterator[None]:
     sys.modules[_CONFIG] = placeholder.config
     sys.modules[_UTILS] = utils
     torch.__dict__["_dynamo"] = placeholder
+    finder = _SubmoduleFinder()
+    sys.meta_path.insert(0, finder)
     try:
         yield
     finally:
+        if finder in sys.meta_path:
+            sys.meta_path.remove(finder)
         if sys.modules.get(_PACKAGE) is placeholder:
             for name in (_UTILS, _CONFIG, _PACKAGE):
                 sys.modules.pop(name, None)
