@@ -706,7 +706,7 @@ def build_plan(plan: str | PlanParams = "quick", device: str = "cpu", *,
         "conv": lambda: conv_cases(p) + traced.extra_conv_cases(full),
         "elementwise": lambda: [activation_case(op, n) for op in ACTIVATION_FLOPS for n in p.elementwise_sizes],
         "reduction": lambda: ([reduction_case(op, r, c) for op in ("sum", "mean") for r, c in p.reduction_shapes]
-                              + [softmax_case(r, c) for r, c in p.softmax_shapes]),
+                              + [softmax_case(r, c) for r, c in p.softmax_shapes] + traced.pooling_cases(full)),
         "normalization": lambda: ([layer_norm_case(t, h) for t, h in p.layer_norm_shapes]
                                   + [batch_norm_case(*s) for s in p.batch_norm_shapes]
                                   + traced.layer_norm_cl_cases(full)),

@@ -240,6 +240,40 @@ def data_movement_cases(full: bool) -> list[ProbeCase]:
     return cases
 
 
+# ---------------------------------------------------------------- pooling
+
+def pool_case(kind: str, n: int, c: int, h: int, k: int, stride: int, padding: int = 0,
+              ceil_mode: bool = False) -> ProbeCase:
+    """``nn.MaxPool2d`` / ``nn.AvgPool2d`` at a network's shape. Eager CPU max pooling over NCHW runs
+    at a few ns per window element at one thread (resnet's 3x3/2 stem pool on 64x112x112: about
+    6.5 ms, 30x what its bytes cost at cache bandwidth), which no other probe shows."""
+    def build() -> Any:
+        from torch import nn
+
+        cls = nn.MaxPool2d if kind == "max" else nn.AvgPool2d
+        return cls(k, stride, padding, ceil_mode=ceil_mode)
+
+    tag = f"k{k}s{stride}p{padding}" + ("_ceil" if ceil_mode else "")
+    return traced_case(f"reduction/{kind}_pool/N{n}_C{c}_H{h}_{tag}", "reduction", "reduction", f"{kind}_pool",
+                       build, [Input(_nchw(n, c, h))],
+                       {"N": n, "C": c, "H": h, "k": k, "stride": stride, "padding": padding, "ceil": int(ceil_mode)})
+
+
+# (N, C, H, k, stride, padding, ceil_mode): the stem pools of ResNet, SqueezeNet, GoogLeNet, Inception-v3
+# and DenseNet, GoogLeNet's stride-1 branch pools, and the average pools of DenseNet's transitions and
+# Inception's branches
+_MAX_POOL = ((1, 64, 112, 3, 2, 1, False), (1, 64, 111, 3, 2, 0, True), (1, 192, 56, 3, 2, 0, True),
+             (1, 480, 28, 3, 1, 1, True), (1, 64, 147, 3, 2, 0, False), (8, 64, 112, 3, 2, 1, False),
+             (1, 256, 27, 3, 2, 0, True), (1, 832, 14, 2, 2, 0, True))
+_AVG_POOL = ((1, 128, 56, 2, 2, 0, False), (1, 192, 35, 3, 1, 1, False), (1, 256, 28, 2, 2, 0, False),
+             (1, 768, 17, 3, 1, 1, False), (8, 128, 56, 2, 2, 0, False), (1, 512, 14, 2, 2, 0, False))
+
+
+def pooling_cases(full: bool) -> list[ProbeCase]:
+    take = (lambda shapes: shapes) if full else (lambda shapes: shapes[::2])
+    return [pool_case("max", *s) for s in take(_MAX_POOL)] + [pool_case("avg", *s) for s in take(_AVG_POOL)]
+
+
 # ---------------------------------------------------------------- convolutions and channels-last norm
 
 def grouped_conv_case(n: int, c: int, h: int, groups: int, k: int = 3, stride: int = 1, c_out: int | None = None,

@@ -59,6 +59,32 @@ def test_single_input_probe_costs_what_the_counter_counts_inside_a_network(case,
     assert CALIBRATION_FAMILIES[_calibration_family(op)] == c.family
 
 
+@pytest.mark.parametrize("kind, shape", [("max", (1, 64, 112, 3, 2, 1, False)), ("max", (1, 64, 111, 3, 2, 0, True)),
+                                         ("max", (1, 480, 28, 3, 1, 1, True)), ("avg", (1, 128, 56, 2, 2, 0, False)),
+                                         ("avg", (1, 192, 35, 3, 1, 1, False))])
+def test_pooling_probes_cost_what_the_counter_counts_inside_a_network(kind, shape):
+    n, ch, h, k, stride, padding, ceil = shape
+    case = traced.pool_case(kind, *shape)
+    pool = (nn.MaxPool2d if kind == "max" else nn.AvgPool2d)(k, stride, padding, ceil_mode=ceil)
+    op = _network_op(_After(ch, pool), (n, ch, h, h), "max_pool2d_with_indices" if kind == "max" else "avg_pool2d")
+    assert (case.flops, case.bytes) == (op.flops, op.bytes_read + op.bytes_written)
+    # by hand: each output reads k x k inputs (FLOPs) and the bytes are the input read and output written
+    out = (h + 2 * padding - k + (stride - 1 if ceil else 0)) // stride + 1
+    if ceil and (out - 1) * stride >= h + padding:
+        out -= 1
+    assert op.outputs[0].shape == (n, ch, out, out)
+    assert op.flops == n * ch * out * out * k * k
+    assert case.stage == "reduction" and case.op_class == "reduction"
+    assert CALIBRATION_FAMILIES[_calibration_family(op)] == f"{kind}_pool"
+
+
+def test_pooling_families_are_in_both_plans():
+    for plan in ("quick", "full"):
+        families = {c.family for c in traced.pooling_cases(plan == "full")}
+        assert families == {"max_pool", "avg_pool"}
+    assert {"max_pool", "avg_pool"} <= {f.value for f in PREDICTED_FAMILIES}
+
+
 def test_cat_embedding_gather_probes_match_the_counter():
     cat = traced.cat_case(1, 116, 116, 28)
     net = _After(116, lambda y: torch.cat([y, y * 2], 1))

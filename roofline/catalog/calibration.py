@@ -75,6 +75,8 @@ class ProbeFamily(str, enum.Enum):
     EMBEDDING = "embedding"
     INDEX_SELECT = "index_select"
     GATHER = "gather"
+    MAX_POOL = "max_pool"
+    AVG_POOL = "avg_pool"
 
     def __str__(self) -> str:
         return self.value
@@ -88,7 +90,7 @@ PREDICTED_FAMILIES: tuple[ProbeFamily, ...] = (
     ProbeFamily.SOFTMAX, ProbeFamily.GCONV3X3, ProbeFamily.GCONV3X3_S2, ProbeFamily.DWCONV7X7,
     ProbeFamily.LAYER_NORM_CL, ProbeFamily.CAT, ProbeFamily.CLONE, ProbeFamily.CHANNEL_SHUFFLE, ProbeFamily.PAD,
     ProbeFamily.UPSAMPLE_NEAREST, ProbeFamily.UPSAMPLE_BILINEAR, ProbeFamily.EMBEDDING, ProbeFamily.INDEX_SELECT,
-    ProbeFamily.GATHER)
+    ProbeFamily.GATHER, ProbeFamily.MAX_POOL, ProbeFamily.AVG_POOL)
 
 
 class _Record(BaseModel):

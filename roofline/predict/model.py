@@ -228,7 +228,8 @@ _ACTIVATION_FAMILIES = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "
                         "channel_shuffle": "channel_shuffle", "native_channel_shuffle": "channel_shuffle",
                         "constant_pad_nd": "pad", "upsample_nearest2d": "upsample_nearest",
                         "upsample_bilinear2d": "upsample_bilinear", "embedding": "embedding",
-                        "index_select": "index_select", "gather": "gather"}
+                        "index_select": "index_select", "gather": "gather",
+                        "max_pool2d_with_indices": "max_pool", "max_pool2d": "max_pool", "avg_pool2d": "avg_pool"}
 
 
 def _calibration_family(op) -> int:
