@@ -108,8 +108,8 @@ def test_zoo_script_compares_full_and_quick_on_one_measurement(tmp_path, monkeyp
     zoo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(zoo)
 
-    def fake_calibrate(work, threads, quick):
-        device_id = f"host-zoo-{'quick' if quick else 'full'}-{threads}t"
+    def fake_calibrate(work, threads, quick, suffix=""):
+        device_id = f"host-zoo-{'quick' if quick else 'full'}-{threads}t{suffix}"
         res = _synthetic_suite()
         if quick:  # a different calibration: the relu probes run twice as fast
             res.measurements = [m if m.family != "relu" else type(m)(**{**m.__dict__, "p10_s": m.p10_s / 2})
@@ -134,3 +134,11 @@ def test_zoo_script_compares_full_and_quick_on_one_measurement(tmp_path, monkeyp
     assert full["results"][0]["predicted_latency_s"] != quick["results"][0]["predicted_latency_s"]
     text = (tmp_path / "zoo.md").read_text()
     assert "#### full calibration, 1 thread(s)" in text and "#### quick calibration, 1 thread(s)" in text
+
+    # --repeat: a second full calibration (here identical to the first), compared row by row
+    calls.clear()
+    zoo.main(["--work", str(tmp_path / "repeat"), "--threads", "1", "--models", "squeezenet1_1", "--repeat"])
+    assert len(calls) == 2  # still measured once
+    text = (tmp_path / "repeat" / "zoo.md").read_text()
+    assert "#### two full calibrations, 1 thread(s): `host-zoo-full-1t` against `host-zoo-full-1t-repeat`" in text
+    assert "| 2 | 0.0 % | 0.0 % | 2 of 2 |" in text
