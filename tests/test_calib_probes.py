@@ -212,3 +212,43 @@ def test_gemm_probe_cost_agrees_with_the_counter():
         case = gemm_case(m, k, n, "fp32", "gemm_square")
         (op,) = analyze(traced._Call(lambda a, b: torch.mm(a, b))(), ((m, k), (k, n))).ops
         assert (case.flops, case.bytes) == (op.flops, op.bytes_read + op.bytes_written)
+
+
+class _ScoresOf(nn.Module):
+    def forward(self, x):
+        return torch.bmm(x, x.transpose(1, 2))
+
+
+@pytest.mark.parametrize("rows, family", [(1, "gemm_m1"), (2, "gemm_m8"), (8, "gemm_m8"), (16, "gemm_m8"),
+                                          (17, "gemm_m64"), (64, "gemm_m64"), (127, "gemm_m64"), (128, None)])
+def test_linear_layers_take_the_skinny_gemm_family_of_their_row_count(rows, family):
+    for bias in (True, False):  # addmm with a bias, mm without
+        op = _network_op(nn.Sequential(nn.Linear(256, 512, bias=bias), nn.ReLU()), (rows, 256),
+                         "addmm" if bias else "mm")
+        index = _calibration_family(op)
+        assert (CALIBRATION_FAMILIES[index] if index >= 0 else None) == family
+    # a batched matmul (attention scores over one query row) is not a weight GEMM: the class's fit
+    assert _calibration_family(_network_op(_ScoresOf(), (4, 1, 64), "bmm")) == -1
+
+
+def test_a_calibrated_decode_step_uses_the_skinny_gemm_fit():
+    """One row through a Linear is predicted with gemm_m1's fit (here 4x slower than the square GEMMs)."""
+    from roofline.calibrate import build_device_file
+    from roofline.catalog import DeviceSpec
+    from roofline.predict import predict
+    from test_calibration_fit import _m
+
+    suite = _synthetic_suite()
+    suite.measurements = [m for m in suite.measurements if m.family != "gemm_m1"]
+    for kk in (256, 512, 1024, 2048, 4096):  # weight streaming at 1/8 of the level bandwidth
+        f, b = 2 * kk * kk, 4 * (kk * kk + 2 * kk)
+        suite.measurements.append(_m(f"gemm/1/{kk}", "gemm", "matmul", "gemm_m1", f, b, b / (0.125 * 20e9) + 4e-6))
+    fit = fit_suite(suite)
+    m1 = fit.families["gemm_m1/fp32"]
+    device = DeviceSpec.from_yaml_dict(build_device_file(fit, base=None, device_id="synthetic"))
+    layer = nn.Linear(4096, 4096, bias=False)  # 64 MiB of weights: main memory, like the probes above
+    one = predict(analyze(layer, (1, 4096)), device, tier="calibrated", include_ops=True)
+    (mm,) = [o for o in one.ops if o.op.startswith("aten.mm")]
+    expected = mm.bytes / (m1.bandwidth_fraction * 20e9) + m1.overhead_s
+    assert mm.time_s == pytest.approx(expected, rel=0.05)
+    assert mm.time_s > 3 * mm.bytes / (0.5 * 20e9)  # the matmul class's rate would be 4x faster

@@ -37,7 +37,8 @@ class CalibrationClass(str, enum.Enum):
 
 class ProbeFamily(str, enum.Enum):
     """Probe families: one kernel each, finer than its class. The predictor maps traced ops to the
-    conv, activation and norm families (PREDICTED_FAMILIES); GEMM families are fitted and recorded."""
+    families in PREDICTED_FAMILIES (convolutions, activations, norms, data movement, pooling and the
+    skinny GEMMs); the square GEMMs are fitted and recorded, and large matmuls take the class's fit."""
 
     CONV1X1 = "conv1x1"
     CONV1X1_S2 = "conv1x1_s2"
@@ -90,7 +91,8 @@ PREDICTED_FAMILIES: tuple[ProbeFamily, ...] = (
     ProbeFamily.SOFTMAX, ProbeFamily.GCONV3X3, ProbeFamily.GCONV3X3_S2, ProbeFamily.DWCONV7X7,
     ProbeFamily.LAYER_NORM_CL, ProbeFamily.CAT, ProbeFamily.CLONE, ProbeFamily.CHANNEL_SHUFFLE, ProbeFamily.PAD,
     ProbeFamily.UPSAMPLE_NEAREST, ProbeFamily.UPSAMPLE_BILINEAR, ProbeFamily.EMBEDDING, ProbeFamily.INDEX_SELECT,
-    ProbeFamily.GATHER, ProbeFamily.MAX_POOL, ProbeFamily.AVG_POOL)
+    ProbeFamily.GATHER, ProbeFamily.MAX_POOL, ProbeFamily.AVG_POOL, ProbeFamily.GEMM_M1, ProbeFamily.GEMM_M8,
+    ProbeFamily.GEMM_M64)
 
 
 class _Record(BaseModel):

@@ -232,10 +232,28 @@ _ACTIVATION_FAMILIES = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "
                         "max_pool2d_with_indices": "max_pool", "max_pool2d": "max_pool", "avg_pool2d": "avg_pool"}
 
 
+# Skinny 2-D GEMMs (a linear layer over few rows: batch-1 and batch-8 decode, small-batch MLP heads) by
+# their row count M, as the gemm stage probes them (M = 1, 8, 64); M >= 128 takes the matmul class's fit.
+_GEMM_OPS = ("mm", "addmm")
+
+
+def _gemm_family(m: int) -> str | None:
+    if m == 1:
+        return "gemm_m1"
+    if 2 <= m <= 16:
+        return "gemm_m8"
+    if 17 <= m <= 127:
+        return "gemm_m64"
+    return None
+
+
 def _calibration_family(op) -> int:
     """Index into CALIBRATION_FAMILIES, or -1."""
     name = None
-    if op.op_class is OpClass.CONV and len(op.inputs) >= 2 and op.outputs:
+    if op.op_class is OpClass.MATMUL and op.op.split(".")[1:2] and op.op.split(".")[1] in _GEMM_OPS and op.outputs \
+            and len(op.outputs[0].shape) == 2:
+        name = _gemm_family(op.outputs[0].shape[0])
+    elif op.op_class is OpClass.CONV and len(op.inputs) >= 2 and op.outputs:
         weight, x, y = op.inputs[1].shape, op.inputs[0].shape, op.outputs[0].shape
         if len(weight) == 4 and len(x) == 4 and len(y) == 4 and weight[2] == weight[3] and weight[2] in (1, 3, 5, 7):
             stride = round(x[2] / y[2]) if y[2] else 0
