@@ -31,6 +31,15 @@ DISPATCH_BOUND_FACTOR = 3.0  # points faster than this x the per-op overhead say
 MIN_PLATEAU_POINTS = 2  # a level needs this many usable points for a bandwidth figure
 MIN_ROOF_POINTS = 2  # cases a roof needs on its side of the ridge to be fitted, not bounded
 OVERHEAD_PRIOR_WEIGHT = 0.02  # weight of log(t0 / dispatch overhead) among the log-time residuals
+# Lowest bandwidth fraction a dense kernel (matmul, convolution) may be fitted with, of the level its
+# working set sits in; None: unbounded (down to 1e-9).
+DENSE_MIN_BANDWIDTH_FRACTION: float | None = None
+DENSE_CLASSES = ("matmul", "conv")
+# A fit with too few memory-bound cases bounds its memory roof by the best rate observed. "main": that
+# rate as a fraction of main memory's bandwidth, so that at every level the roof is at least the bytes/s
+# the probes reached; "level": as a fraction of each probe's own level (a compute-bound probe that sat
+# in L2 then caps a DRAM-sized op at its L2 fraction of the DRAM bandwidth: 4x too slow on this host).
+UNDETERMINED_MEMORY_ROOF = "main"
 # op classes fitted with the roofline model (memory and overhead have their own fits)
 FITTED_CLASSES = tuple(c.value for c in CalibrationClass)
 
@@ -347,7 +356,8 @@ class ClassFit:
 
 def fit_roofline(flops: Sequence[float], nbytes: Sequence[float], level_bw: Sequence[float],
                  seconds: Sequence[float], weights: Sequence[float] | None = None,
-                 overhead_prior_s: float | None = None) -> tuple[float, float, float, np.ndarray]:
+                 overhead_prior_s: float | None = None,
+                 min_fraction: float | None = None) -> tuple[float, float, float, np.ndarray]:
     """Fit time = max(F / P, B / (f * BW)) + t0. Returns (P, f, t0, predicted times).
 
     Log-time residuals with a soft-L1 loss; started from three points (compute-bound,
@@ -379,7 +389,7 @@ def fit_roofline(flops: Sequence[float], nbytes: Sequence[float], level_bw: Sequ
     t0 = 0.5 * float(np.min(t))
     starts = [(1.2 * max(p_hi, 1.0), 1.2 * f_hi, t0), (1e4 * max(p_hi, 1.0), 1.2 * f_hi, t0),
               (1.2 * max(p_hi, 1.0), 1e-4 * f_hi, t0)]
-    lo = np.log([1e3, 1e-9, 1e-10])
+    lo = np.log([1e3, min_fraction or 1e-9, 1e-10])
     hi = np.log([1e20, 1e3, 10.0])
     best = None
     for s in starts:
@@ -411,7 +421,8 @@ def fit_op_class(points: Sequence[Measurement], level_bw: Sequence[float] | None
     t = np.array([m.p10_s for m in points], dtype=float)
     W = np.asarray(level_bw, dtype=float)
     weights = np.array([0.5 if m.noisy else 1.0 for m in points])
-    p, f, t0, pred = fit_roofline(F, B, W, t, weights, overhead_prior_s)
+    min_fraction = DENSE_MIN_BANDWIDTH_FRACTION if op_class in DENSE_CLASSES and not absolute else None
+    p, f, t0, pred = fit_roofline(F, B, W, t, weights, overhead_prior_s, min_fraction)
     compute = F / p >= B / (f * W)
     n_c, n_m = int(compute.sum()), int((~compute).sum())
     rms, mx = _residuals(pred, t)
@@ -430,6 +441,9 @@ def fit_op_class(points: Sequence[Measurement], level_bw: Sequence[float] | None
         notes.append(f"poor fit: relative RMS residual {rms:.0%}")
     observed_peak = float(np.max(F / t)) if np.any(F > 0) else None
     observed_frac = float(np.max(B / (W * t))) if np.any(B > 0) else None
+    if observed_frac is not None and n_m < MIN_ROOF_POINTS and UNDETERMINED_MEMORY_ROOF == "main" \
+            and not absolute and dram_bw:
+        observed_frac = float(np.max(B / t)) / dram_bw
     peak = p if n_c >= MIN_ROOF_POINTS else observed_peak
     frac = f if n_m >= MIN_ROOF_POINTS else observed_frac
     by_level: dict[str, list[float]] = {}

@@ -43,6 +43,24 @@ def test_greedy_selection_adds_what_lowers_the_error_most_and_stops():
     assert "| 1 | b | 20.0% | 30.0% | 15 s |" in text and "X (1 thread(s)" in text
 
 
+def test_drop_one_keeps_the_families_whose_absence_hurts_within_the_budget():
+    sq = _script()
+    gain = {"a": 0.10, "b": 0.30, "c": 0.0, "d": -0.05}  # d makes the zoo worse
+
+    def evaluate(families):
+        median = 0.6 - sum(gain[f] for f in families)
+        worst = median + (0.2 if "c" not in families else 0.1)  # c helps the worst case only
+        return round(median, 6), round(worst, 6)
+
+    chosen, rows = sq.drop_one_select(["a", "b", "c", "d"], evaluate, {"a": 5, "b": 5, "c": 1, "d": 5}, 10.0, 40.0)
+    assert chosen == ["b", "a", "c"]  # by worth: b, a (median), then c (worst error at an equal median); not d
+    assert rows[0]["median_abs_error"] == pytest.approx(0.25)
+    assert rows[-1]["added"] == "the 3 kept families" and rows[-1]["median_abs_error"] == pytest.approx(0.2)
+    assert rows[-1]["estimated_s"] == 21
+    chosen, _ = sq.drop_one_select(["a", "b", "c", "d"], evaluate, {"a": 5, "b": 5, "c": 1, "d": 5}, 10.0, 15.5)
+    assert chosen == ["b"]  # a (20 s) and c (16 s) would exceed the 15.5 s budget
+
+
 def test_the_recorded_subset_filters_the_quick_plan_only():
     dtypes = {"fp32": DtypeSupport("fp32", True, "test", 1.6e11)}
     selection = {"families": ("conv3x3", "cat")}

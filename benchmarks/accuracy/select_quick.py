@@ -13,7 +13,10 @@ One command on a quiet host:
    calibrate` makes them), predicts the zoo with it, and keeps the candidate with the lowest
    median |error| (ties: the lower worst error); it stops when no candidate lowers the median or
    the quick plan's estimated suite time would exceed ``--budget-s``;
-3. writes the table of steps (family added, zoo median and worst |error|, estimated seconds) as
+   With ``--method drop-one`` it instead scores each family once against all the others (the zoo's
+   error with every family, then without each one) and keeps those whose absence hurts, in order of
+   worth, within the budget: one evaluation per family instead of one per family and step;
+3. writes the table of steps (families, zoo median and worst |error|, estimated seconds) as
    Markdown, and with ``--write`` records the chosen families in
    calibration/quick_subset.py (``SELECTION``), which ``build_plan("quick")`` reads.
 
@@ -99,12 +102,47 @@ def greedy_select(candidates: Sequence[str], evaluate: Callable[[list[str]], tup
     return chosen, rows
 
 
+def drop_one_select(candidates: Sequence[str], evaluate: Callable[[list[str]], tuple[float, float]],
+                    seconds: dict[str, float], base_s: float, budget_s: float,
+                    log: Callable[[str], None] = lambda _: None) -> tuple[list[str], list[dict[str, Any]]]:
+    """Each family's worth to the quick plan: the zoo's median |error| with every family, then with every
+    family but one. A family whose absence raises the median (or, at an equal median, the worst error)
+    is kept; the kept families are then taken in order of worth while the estimated suite time stays in
+    the budget. One evaluation per family, where forward selection needs one per family and step."""
+    everything = list(candidates)
+    median, worst = evaluate(everything)
+    rows = [{"step": 0, "added": "(every family)", "median_abs_error": median, "max_abs_error": worst,
+             "estimated_s": base_s + sum(seconds.get(f, 0.0) for f in everything)}]
+    worth = []
+    for fam in everything:
+        m, w = evaluate([f for f in everything if f != fam])
+        log(f"  without {fam}: median {m:.3f}, worst {w:.3f}")
+        worth.append((m - median, w - worst, fam))
+    chosen, spent = [], base_s
+    for dm, dw, fam in sorted(worth, reverse=True):
+        if dm < 1e-4 and not (abs(dm) < 1e-4 and dw > 1e-3):
+            continue  # its absence does not hurt the zoo
+        if spent + seconds.get(fam, 0.0) > budget_s:
+            continue
+        chosen.append(fam)
+        spent += seconds.get(fam, 0.0)
+    for i, (dm, dw, fam) in enumerate(sorted(worth, reverse=True), start=1):
+        rows.append({"step": i, "added": f"without {fam}" + (" (kept)" if fam in chosen else ""),
+                     "median_abs_error": median + dm, "max_abs_error": worst + dw,
+                     "estimated_s": base_s + sum(seconds.get(f, 0.0) for f in everything if f != fam)})
+    m, w = evaluate(chosen)
+    rows.append({"step": len(rows), "added": f"the {len(chosen)} kept families", "median_abs_error": m,
+                 "max_abs_error": w, "estimated_s": spent})
+    log(f"kept {len(chosen)}: median {m:.3f}, worst {w:.3f}, ~{spent:.0f} s")
+    return chosen, rows
+
+
 def table_markdown(rows: Sequence[dict[str, Any]], host: dict[str, Any] | None = None) -> str:
     lines = []
     if host:
         lines += [f"Measured on {host.get('cpu_model')} ({host.get('threads')} thread(s), torch "
                   f"{host.get('torch_version')}, {str(host.get('date_utc', ''))[:10]}).", ""]
-    lines += ["| step | family added | zoo median abs error | zoo worst abs error | estimated quick suite |",
+    lines += ["| step | families | zoo median abs error | zoo worst abs error | estimated quick suite |",
               "|---:|---|---:|---:|---:|"]
     def pct(v: float) -> str:
         return f"{100 * v:.1f}%" if math.isfinite(v) else "cannot predict"
@@ -137,11 +175,15 @@ def zoo_errors(measurements: list[Any], suite: Any, zoo: list[dict[str, Any]], w
     from roofline.catalog import DeviceSpec
     from roofline.predict import predict
 
+    from roofline.errors import RooflineError
+
     fit = fit_suite(replace(suite, measurements=measurements))
-    sequences = fit_chains(fit, chains, cache=cache) if chains is not None else None
+    try:
+        sequences = fit_chains(fit, chains, cache=cache) if chains is not None else None
+    except RooflineError:  # a subset without a compute class cannot predict the chains either
+        return math.inf, math.inf
     device = DeviceSpec.from_yaml_dict(build_device_file(fit, base=None, device_id="quick-selection",
                                                          sequences=sequences))
-    from roofline.errors import RooflineError
 
     errors = []
     for row in zoo:
@@ -212,6 +254,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--zoo-budget-s", type=float, default=2.0, help="timing budget per zoo model and batch")
     parser.add_argument("--out", default=None, help="Markdown table (default: WORK/quick-selection.md)")
     parser.add_argument("--write", action="store_true", help="record the selection in calibration/quick_subset.py")
+    parser.add_argument("--method", choices=("forward", "drop-one"), default="forward",
+                        help="forward selection (one evaluation per family and step) or each family's worth "
+                             "against every other (one evaluation per family)")
     args = parser.parse_args(argv)
 
     from roofline.calibration.probes import SuiteResult, plan_suite, run_suite
@@ -258,7 +303,8 @@ def main(argv: list[str] | None = None) -> None:
     quick_names = {c.name for st in plan.stages for c in st.cases}
     base_s, seconds = family_seconds(plan)
     cache: dict[str, Any] = {}
-    chosen, rows = greedy_select(candidate_families(plan),
+    select = drop_one_select if args.method == "drop-one" else greedy_select
+    chosen, rows = select(candidate_families(plan),
                                  lambda fams: zoo_errors(subset_of(suite, quick_names, fams), suite, zoo, workloads,
                                                          chains, cache),
                                  seconds, base_s, args.budget_s, log)
