@@ -218,3 +218,29 @@ def test_overhead_fit_is_the_median_of_the_dispatch_probes():
     ov = fit_overhead(ms)
     assert ov.overhead_s == 2e-6 and ov.min_s == 1e-6 and ov.max_s == 9e-6 and len(ov.by_probe_s) == 3
     assert fit_overhead([]) is None
+
+
+def test_an_undetermined_memory_roof_is_the_best_rate_seen_at_any_level(monkeypatch):
+    """Compute-bound probes that all sat in L2 (150 GB/s) say nothing about main memory (20 GB/s):
+    their memory roof is the bytes/s they reached, wherever an op's data sits (not their L2
+    fraction of main memory, which priced a DRAM-sized max pool 4x above its compute time)."""
+    from roofline.calibration import fit as calibration_fit
+    from roofline.calibration.fit import fit_op_class
+
+    rate = 3e8  # comparisons/s, whatever the bytes per comparison: compute-bound
+    pts = [_m(f"pool/{i}", "reduction", "reduction", "max_pool", f, c * f, f / rate + 1e-6)
+           for i, (f, c) in enumerate(((1e5, 1.0), (3e5, 3.0), (1e6, 2.0), (3e6, 0.5), (1e7, 4.0), (2e6, 3.0)))]
+    best_bytes_per_s = max(m.bytes / m.p10_s for m in pts)
+    fitted = fit_op_class(pts, [150e9] * len(pts), key="max_pool/fp32", op_class="reduction", dtype="fp32",
+                          family="max_pool", dram_bw=20e9)
+    assert fitted.n_memory_bound < calibration_fit.MIN_ROOF_POINTS
+    assert fitted.bandwidth_fraction * 20e9 == pytest.approx(best_bytes_per_s)
+    # an op of the same intensity in main memory: its memory side no slower than its compute side
+    flops = 8e7
+    assert fitted.time_s(flops, 3 * flops, 20e9) == pytest.approx(flops / fitted.peak_flops_per_s + fitted.overhead_s,
+                                                                rel=0.05)
+    monkeypatch.setattr(calibration_fit, "UNDETERMINED_MEMORY_ROOF", "level")
+    per_level = fit_op_class(pts, [150e9] * len(pts), key="max_pool/fp32", op_class="reduction", dtype="fp32",
+                             family="max_pool", dram_bw=20e9)
+    assert per_level.bandwidth_fraction * 150e9 == pytest.approx(best_bytes_per_s)
+    assert per_level.time_s(flops, 3 * flops, 20e9) > 5 * fitted.time_s(flops, 3 * flops, 20e9)
