@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import math
 import importlib.util
 import json
 from pathlib import Path
@@ -61,7 +62,8 @@ def test_drop_one_keeps_the_families_whose_absence_hurts_within_the_budget():
     assert chosen == ["b"]  # a (20 s) and c (16 s) would exceed the 15.5 s budget
 
 
-def test_the_recorded_subset_filters_the_quick_plan_only():
+def test_the_recorded_subset_filters_the_quick_plan_only(monkeypatch):
+    monkeypatch.setattr(quick_subset, "SELECTION", {"families": None})  # the plan with every family
     dtypes = {"fp32": DtypeSupport("fp32", True, "test", 1.6e11)}
     selection = {"families": ("conv3x3", "cat")}
     plan = build_plan("quick", dtypes=dtypes, threads=1)
@@ -78,15 +80,22 @@ def test_write_subset_rewrites_the_selection_as_data(tmp_path):
     sq = _script()
     target = tmp_path / "quick_subset.py"
     target.write_text((ROOT / "calibration" / "quick_subset.py").read_text())
-    rows = [{"step": 0, "added": "(dispatch and memory stages)", "median_abs_error": 0.4, "max_abs_error": 0.9,
-             "estimated_s": 6.0}, {"step": 1, "added": "conv3x3", "median_abs_error": 0.2, "max_abs_error": 0.5,
-                                   "estimated_s": 9.0}]
+    rows = [{"step": 0, "added": "(dispatch and memory stages)", "median_abs_error": math.inf,
+             "max_abs_error": math.inf, "estimated_s": 6.0},  # cannot predict: must still be a Python literal
+            {"step": 1, "added": "conv3x3", "median_abs_error": 0.2, "max_abs_error": 0.5, "estimated_s": 9.0}]
     sq.write_subset(["conv3x3"], rows, {"cpu_model": "X"}, path=target)
     tree = ast.parse(target.read_text())
     namespace: dict = {}
     exec(compile(tree, str(target), "exec"), namespace)
     assert namespace["SELECTION"]["families"] == ("conv3x3",)
     assert namespace["SELECTION"]["table"][1]["added"] == "conv3x3"
+    assert namespace["SELECTION"]["table"][0]["median_abs_error"] is None
+    # a second selection replaces the first (the block written by pprint is found again)
+    sq.write_subset(["cat", "relu"], rows[1:], {"cpu_model": "Y"}, path=target)
+    namespace = {}
+    exec(compile(ast.parse(target.read_text()), str(target), "exec"), namespace)
+    assert namespace["SELECTION"]["families"] == ("cat", "relu") and namespace["SELECTION"]["host"]["cpu_model"] == "Y"
+    assert target.read_text().count("SELECTION: dict[str, Any] =") == 1
     assert namespace["keep_in_plan"].__name__ == "keep_in_plan"
 
 

@@ -144,8 +144,8 @@ def table_markdown(rows: Sequence[dict[str, Any]], host: dict[str, Any] | None =
                   f"{host.get('torch_version')}, {str(host.get('date_utc', ''))[:10]}).", ""]
     lines += ["| step | families | zoo median abs error | zoo worst abs error | estimated quick suite |",
               "|---:|---|---:|---:|---:|"]
-    def pct(v: float) -> str:
-        return f"{100 * v:.1f}%" if math.isfinite(v) else "cannot predict"
+    def pct(v: float | None) -> str:
+        return f"{100 * v:.1f}%" if v is not None and math.isfinite(v) else "cannot predict"
 
     for r in rows:
         lines.append(f"| {r['step']} | {r['added']} | {pct(r['median_abs_error'])} | {pct(r['max_abs_error'])} | "
@@ -156,10 +156,19 @@ def table_markdown(rows: Sequence[dict[str, Any]], host: dict[str, Any] | None =
 def write_subset(families: Sequence[str], rows: Sequence[dict[str, Any]], host: dict[str, Any] | None,
                  path: Path = SUBSET_FILE) -> None:
     """Replace the ``SELECTION = {...}`` block of calibration/quick_subset.py."""
+    import ast
+
     text = path.read_text()
-    start = text.index("SELECTION: dict[str, Any] = {")
-    end = text.index("\n}\n", start) + 3
-    selection = {"families": tuple(families), "host": host, "table": [dict(r) for r in rows]}
+    # the block's extent from the parsed assignment: pprint's layout differs from the hand-written one
+    node = next(n for n in ast.parse(text).body if isinstance(n, ast.AnnAssign)
+                and getattr(n.target, "id", None) == "SELECTION")
+    lines = text.splitlines(keepends=True)
+    start = sum(len(line) for line in lines[:node.lineno - 1])
+    end = sum(len(line) for line in lines[:node.end_lineno])
+    # a step that could not predict the zoo has an infinite error: recorded as None (pprint would write
+    # `inf`, which is not a Python literal)
+    table = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()} for r in rows]
+    selection = {"families": tuple(families), "host": host, "table": table}
     block = "SELECTION: dict[str, Any] = " + pprint.pformat(selection, width=110, sort_dicts=False) + "\n"
     path.write_text(text[:start] + block + text[end:])
 
