@@ -40,6 +40,10 @@ DENSE_CLASSES = ("matmul", "conv")
 # the probes reached; "level": as a fraction of each probe's own level (a compute-bound probe that sat
 # in L2 then caps a DRAM-sized op at its L2 fraction of the DRAM bandwidth: 4x too slow on this host).
 UNDETERMINED_MEMORY_ROOF = "main"
+# A probe family with too few memory-bound cases: "bound", the rule above; "class" leaves its memory side
+# to its class's fit (tried against gemm_m1's own bound coming out too fast in one run: the same zoo median
+# on the saved probe run, a worse worst case; docs/accuracy.md).
+UNDETERMINED_FAMILY_MEMORY_ROOF = "bound"
 # op classes fitted with the roofline model (memory and overhead have their own fits)
 FITTED_CLASSES = tuple(c.value for c in CalibrationClass)
 
@@ -435,15 +439,21 @@ def fit_op_class(points: Sequence[Measurement], level_bw: Sequence[float] | None
         notes.append(f"{n_c or 'no'} compute-bound case{'' if n_c == 1 else 's'}: peak is the best observed "
                      "FLOP/s (a lower bound)")
     if n_m < MIN_ROOF_POINTS:
-        notes.append(f"{n_m or 'no'} memory-bound case{'' if n_m == 1 else 's'}: bandwidth fraction is the best "
-                     "observed (a lower bound)")
+        if family is not None and UNDETERMINED_FAMILY_MEMORY_ROOF == "class" and not absolute:
+            notes.append(f"{n_m or 'no'} memory-bound case{'' if n_m == 1 else 's'}: memory side left to the "
+                         "class's fit")
+        else:
+            notes.append(f"{n_m or 'no'} memory-bound case{'' if n_m == 1 else 's'}: bandwidth fraction is the "
+                         "best observed (a lower bound)")
     if rms > POOR_REL_RMS:
         notes.append(f"poor fit: relative RMS residual {rms:.0%}")
     observed_peak = float(np.max(F / t)) if np.any(F > 0) else None
     observed_frac = float(np.max(B / (W * t))) if np.any(B > 0) else None
-    if observed_frac is not None and n_m < MIN_ROOF_POINTS and UNDETERMINED_MEMORY_ROOF == "main" \
-            and not absolute and dram_bw:
-        observed_frac = float(np.max(B / t)) / dram_bw
+    if observed_frac is not None and n_m < MIN_ROOF_POINTS and not absolute:
+        if family is not None and UNDETERMINED_FAMILY_MEMORY_ROOF == "class":
+            observed_frac = None  # the family's memory side is its class's
+        elif UNDETERMINED_MEMORY_ROOF == "main" and dram_bw:
+            observed_frac = float(np.max(B / t)) / dram_bw
     peak = p if n_c >= MIN_ROOF_POINTS else observed_peak
     frac = f if n_m >= MIN_ROOF_POINTS else observed_frac
     by_level: dict[str, list[float]] = {}

@@ -22,14 +22,16 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
 VARIANTS: dict[str, dict[str, Any]] = {
-    "undetermined memory roof per probe level, dense fraction unbounded":
-        {"UNDETERMINED_MEMORY_ROOF": "level", "DENSE_MIN_BANDWIDTH_FRACTION": None},
+    "undetermined memory roof per probe level":
+        {"UNDETERMINED_MEMORY_ROOF": "level", "UNDETERMINED_FAMILY_MEMORY_ROOF": "bound"},
     "undetermined memory roof from main memory (shipped)":
-        {"UNDETERMINED_MEMORY_ROOF": "main", "DENSE_MIN_BANDWIDTH_FRACTION": None},
-    "the same, dense bandwidth fraction >= 0.1": {"UNDETERMINED_MEMORY_ROOF": "main", "DENSE_MIN_BANDWIDTH_FRACTION": 0.1},
-    "the same, dense bandwidth fraction >= 0.25": {"UNDETERMINED_MEMORY_ROOF": "main", "DENSE_MIN_BANDWIDTH_FRACTION": 0.25},
+        {"UNDETERMINED_MEMORY_ROOF": "main", "UNDETERMINED_FAMILY_MEMORY_ROOF": "bound"},
+    "the same, a family's undetermined memory side its class's":
+        {"UNDETERMINED_MEMORY_ROOF": "main", "UNDETERMINED_FAMILY_MEMORY_ROOF": "class"},
+    "a family's memory side its class's, dense bandwidth fraction >= 0.25":
+        {"UNDETERMINED_MEMORY_ROOF": "main", "UNDETERMINED_FAMILY_MEMORY_ROOF": "class",
+         "DENSE_MIN_BANDWIDTH_FRACTION": 0.25},
 }
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
