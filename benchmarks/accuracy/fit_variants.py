@@ -20,6 +20,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
+sys.path.insert(0, str(HERE))
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "undetermined memory roof per probe level":
@@ -38,14 +39,12 @@ def main() -> None:
     ap.add_argument("--work", required=True, type=Path)
     args = ap.parse_args()
 
+    import select_quick
     from roofline.calibration import fit as calibration_fit
     from roofline.calibrate import build_device_file, fit_chains
     from roofline.calibration.probes import SuiteResult
     from roofline.catalog import DeviceSpec
     from roofline.predict import predict
-    from roofline.sources import load_model
-    from roofline.validation import DECODE_PREFIX, decode_step_workload
-    from roofline.workload import analyze
 
     suite = SuiteResult.from_dict(json.loads((args.work / "suite.json").read_text()))
     chains_timings = json.loads((args.work / "chains.json").read_text())
@@ -54,12 +53,7 @@ def main() -> None:
 
     chains = ChainTimer("quick", threads=suite.threads, passes=3)
     chains.timings = chains_timings
-    workloads = {}
-    for row in zoo:
-        if row["model"].startswith(DECODE_PREFIX):
-            workloads[row["key"]] = decode_step_workload(row["model"][len(DECODE_PREFIX):], row["batch"])
-        else:
-            workloads[row["key"]] = analyze(load_model(row["model"]).model, tuple(row["shape"]), name=row["model"])
+    workloads = select_quick.zoo_workloads(zoo)
 
     print("| variant | dense probe fits, median rel. RMS | zoo median abs error | zoo worst | batch 1 median | batch 8 median |")
     print("|---|---:|---:|---:|---:|---:|")

@@ -255,6 +255,21 @@ def measure_zoo(threads: int | None, budget_s: float, log: Callable[[str], None]
     return rows
 
 
+def zoo_workloads(zoo: list[dict[str, Any]]) -> dict[str, Any]:
+    """The traced workload of every measured zoo row (measure_zoo's rows), by row key."""
+    from roofline.sources import load_model
+    from roofline.validation import DECODE_PREFIX, decode_step_workload
+    from roofline.workload import analyze
+
+    workloads = {}
+    for row in zoo:
+        if row["model"].startswith(DECODE_PREFIX):
+            workloads[row["key"]] = decode_step_workload(row["model"][len(DECODE_PREFIX):], row["batch"])
+        else:
+            workloads[row["key"]] = analyze(load_model(row["model"]).model, tuple(row["shape"]), name=row["model"])
+    return workloads
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
@@ -270,8 +285,6 @@ def main(argv: list[str] | None = None) -> None:
 
     from roofline.calibration.probes import SuiteResult, plan_suite, run_suite
     from roofline.calibration.sequences import ChainTimer
-    from roofline.sources import load_model
-    from roofline.workload import analyze
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -291,14 +304,7 @@ def main(argv: list[str] | None = None) -> None:
 
     chains.timings = _cached(work / "chains.json", time_chains)
     zoo = _cached(work / "zoo.json", lambda: measure_zoo(args.threads, args.zoo_budget_s, log))
-    from roofline.validation import DECODE_PREFIX, decode_step_workload
-
-    workloads = {}
-    for row in zoo:
-        if row["model"].startswith(DECODE_PREFIX):
-            workloads[row["key"]] = decode_step_workload(row["model"][len(DECODE_PREFIX):], row["batch"])
-        else:
-            workloads[row["key"]] = analyze(load_model(row["model"]).model, tuple(row["shape"]), name=row["model"])
+    workloads = zoo_workloads(zoo)
 
     # the quick plan with every family, as this host would build it (the selection must not filter it)
     import roofline.calibration.quick_subset as qs
